@@ -1,0 +1,27 @@
+"""vitedge: take pretrained Vision Transformers to edge devices.
+
+    import vitedge
+    model = vitedge.load_model("vit4mnist")
+    result = vitedge.export("vit4mnist", "onnx,openvino,tflite", out="runs/demo/export")
+"""
+__version__ = "0.1.0"
+
+from vitedge.errors import VitedgeError  # noqa: E402
+
+
+def __getattr__(name: str):
+    """The public API, imported lazily so `vitedge --help` does not load torch."""
+    if name in ("load_model", "from_module", "IOSpec", "ViTConfig", "VisionTransformer", "LoadedModel"):
+        import vitedge.models as models
+        return getattr(models, name)
+    if name == "load_dataset":
+        from vitedge.data import load_dataset
+        return load_dataset
+    if name == "export":
+        from vitedge.api import export
+        return export
+    raise AttributeError(f"module 'vitedge' has no attribute {name!r}")
+
+
+__all__ = ["IOSpec", "LoadedModel", "VitedgeError", "ViTConfig", "VisionTransformer", "export", "from_module",
+           "load_dataset", "load_model", "__version__"]

@@ -1,0 +1,5 @@
+import sys
+
+from vitedge.cli import main
+
+sys.exit(main())

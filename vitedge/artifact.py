@@ -1,0 +1,93 @@
+"""Artifacts and `artifacts.json`, the file every stage reads and extends.
+
+`OUT/artifacts.json` (schema documented in README, "artifacts.json"):
+
+    {
+      "schema": "vitedge.artifacts", "version": 1,
+      "model": {name, source, id, weights_sha256, parameters, architecture, io},
+      "data": {source, sha256, count, labelled},          # the images parity was measured on
+      "tool_versions": {...},
+      "artifacts": [                                       # one entry per artifact
+        {"id", "format", "precision", "path", "sha256", "bytes", "files": [{path, sha256, bytes}],
+         "stage", "parent", "config", "inputs", "outputs", "export_seconds",
+         "parity": {samples, max_abs_diff, mean_cosine, min_cosine, top1_agreement, top1, reference_top1,
+                    runtime, passed, tolerance}}
+      ]
+    }
+
+`path` and every `files[].path` are relative to OUT; `sha256`/`bytes` describe the main file / all files together.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vitedge.errors import VitedgeError
+from vitedge.fileio import sha256_file, sha256_json, write_json_atomic
+
+SCHEMA, VERSION = "vitedge.artifacts", 1
+
+
+@dataclass
+class Artifact:
+    id: str
+    format: str
+    precision: str
+    path: str
+    sha256: str
+    bytes: int
+    files: list[dict]
+    stage: str
+    parent: str
+    config: dict
+    inputs: list[dict] = field(default_factory=list)
+    outputs: list[dict] = field(default_factory=list)
+    export_seconds: float | None = None
+    parity: dict | None = None
+
+    @classmethod
+    def from_files(cls, root: Path, files: list[Path], **fields_) -> "Artifact":
+        """Describe files already in their final place under `root`; the first file is the main one."""
+        described = [{"path": f.relative_to(root).as_posix(), "sha256": sha256_file(f), "bytes": f.stat().st_size}
+                     for f in files]
+        return cls(path=described[0]["path"], sha256=described[0]["sha256"],
+                   bytes=sum(d["bytes"] for d in described), files=described, **fields_)
+
+    def verify(self, root: Path) -> str | None:
+        """None when every file is present with its recorded hash, else what is wrong."""
+        for f in self.files:
+            p = root / f["path"]
+            if not p.is_file():
+                return f"{p} is missing"
+            if sha256_file(p) != f["sha256"]:
+                return f"{p} does not match its recorded sha256"
+        return None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def artifact_id(stage: str, parent: str, config: dict) -> str:
+    """Content address of an artifact: the hash of what made it."""
+    return sha256_json({"stage": stage, "parent": parent, "config": config})[:16]
+
+
+def write_artifacts_file(out: Path, model: dict, data: dict | None, tools: dict, artifacts: list[Artifact]) -> Path:
+    path = out / "artifacts.json"
+    write_json_atomic(path, {"schema": SCHEMA, "version": VERSION, "model": model, "data": data,
+                             "tool_versions": tools, "artifacts": [a.to_dict() for a in artifacts]})
+    return path
+
+
+def read_artifacts_file(path: Path) -> dict:
+    """Read artifacts.json; entries become Artifact objects."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise VitedgeError(f"{path} is not a readable artifacts.json: {exc}") from None
+    if doc.get("schema") != SCHEMA or doc.get("version") != VERSION:
+        raise VitedgeError(f"{path} is not a vitedge artifacts file of version {VERSION}",
+                           "re-run the stage that wrote it with this version of vitedge")
+    doc["artifacts"] = [Artifact(**a) for a in doc.get("artifacts", [])]
+    return doc

@@ -1,0 +1,93 @@
+"""`vitedge` command line: one subcommand per verb; each parses arguments and calls vitedge.api."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vitedge import __version__
+from vitedge.errors import VitedgeError
+
+DEMO_OUT = "runs/demo"
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export a model to ONNX / OpenVINO IR / TFLite and check each against PyTorch")
+    p.add_argument("model", help="built-in name (vit4mnist), standard timm name (+ --weights), spec file, HF folder")
+    p.add_argument("--weights", help="weights file: .safetensors, or .pth/.pt (read with weights_only=True)")
+    p.add_argument("--format", default="all", help="comma-separated: onnx,openvino,tflite or all (default: all)")
+    p.add_argument("--out", default="runs/export", help="output folder (default: runs/export)")
+    p.add_argument("--data", help="images for the parity check: class-folder tree, .npz or IDX, optional [START:END]")
+    p.add_argument("--samples", type=int, help="check parity on at most this many images (default: 2000)")
+    p.add_argument("--threads", type=int, help="runtime threads for the parity check (default: all cores)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--force", action="store_true", help="replace the artifacts already in --out")
+    mode.add_argument("--resume", action="store_true", help="keep artifacts in --out that are still valid")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    from vitedge import api
+    from vitedge.export.run import raise_for_failures
+    from vitedge.export.table import export_table
+
+    result = api.export(args.model, args.format, args.out, weights=args.weights, data=args.data,
+                        samples=args.samples or 2000, threads=args.threads, force=args.force, resume=args.resume)
+    print(export_table(result.artifacts, result.reused))
+    print(f"\nwrote {Path(result.out) / 'artifacts.json'}")
+    raise_for_failures(result)
+    return 0
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="the built-in default end to end: vit4mnist, real MNIST data, every format")
+    p.add_argument("--out", default=DEMO_OUT, help=f"output folder (default: {DEMO_OUT})")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args) -> int:
+    args = argparse.Namespace(model="vit4mnist", format="all", out=str(Path(args.out) / "export"), weights=None,
+                              data=None, samples=None, threads=None, force=False, resume=True)
+    return _run_export(args)
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the built-in and standard model names")
+    p.set_defaults(run=_run_models)
+
+
+def _run_models(args) -> int:
+    from vitedge.models.source import builtin_names
+    from vitedge.models.zoo import ZOO
+
+    for name in builtin_names():
+        print(f"{name:28s} built-in (weights shipped)")
+    for name, entry in ZOO.items():
+        c = entry.config
+        print(f"{name:28s} dim {c.embed_dim}, depth {c.depth}, heads {c.num_heads}, {c.img_size}px (needs --weights)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vitedge", description="Take pretrained Vision Transformers to edge devices.")
+    parser.add_argument("--version", action="version", version=f"vitedge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_demo, _add_export, _add_models):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except VitedgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; finished artifacts are kept: re-run with --resume to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

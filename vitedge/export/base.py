@@ -1,0 +1,57 @@
+"""The exporter contract and the registry every format file registers into."""
+from __future__ import annotations
+
+import importlib
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+from vitedge.errors import BackendMissingError
+from vitedge.models.loaded import LoadedModel
+from vitedge.registry import Registry
+
+Runner = Callable[[np.ndarray], np.ndarray]  # float32 NCHW batch -> logits
+
+
+class Exporter(Protocol):
+    format: str
+    suffix: str
+    runtime: str  # the package whose runtime checks the artifact
+    extra: str  # the pip extra that installs its backend
+
+    def export(self, model: LoadedModel, folder: Path) -> list[Path]:
+        """Write the artifact's files into `folder`; the main file first."""
+
+    def open_runner(self, path: Path, threads: int) -> Runner:
+        """Load the artifact in its own runtime."""
+
+    def io_description(self, path: Path) -> tuple[list[dict], list[dict]]:
+        """Inputs and outputs as recorded in the artifact: name, shape (None for dynamic), dtype."""
+
+
+EXPORTERS: Registry[Exporter] = Registry("format")
+
+
+def require(module: str, extra: str):
+    """Import an optional backend or explain how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendMissingError(f"the {extra} backend is not installed ({exc})",
+                                  f'pip install "vitedge[{extra}]"') from None
+
+
+@contextmanager
+def quiet_converters() -> Iterator[None]:
+    """Converters warn about things users cannot act on (deprecations inside torch.onnx, torchao kernels)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def run_in_batches(run_one: Runner, batch: np.ndarray, size: int) -> np.ndarray:
+    """Feed a static-batch runtime `size` images at a time."""
+    return np.concatenate([run_one(batch[i:i + size]) for i in range(0, len(batch), size)])

@@ -1,0 +1,144 @@
+"""Export a model to several formats, check each against PyTorch, and record them in artifacts.json."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vitedge.artifact import Artifact, artifact_id, read_artifacts_file, write_artifacts_file
+from vitedge.console import log
+from vitedge.errors import ExportError, OutputExistsError, VitedgeError
+from vitedge.export.base import EXPORTERS, Exporter
+from vitedge.export.parity import FP32_TOLERANCE, Tolerance, compare_outputs, parity_failures
+from vitedge.fileio import remove_stale_staging, staging_dir
+from vitedge.models.loaded import LoadedModel
+from vitedge.versions import tool_versions
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    artifacts: list[Artifact]
+    reused: list[str] = field(default_factory=list)  # formats taken from a previous run (resume)
+    failures: list[str] = field(default_factory=list)  # one message per artifact that failed export or parity
+
+
+def parse_formats(text: str) -> list[str]:
+    names = [f.strip().lower() for f in text.split(",") if f.strip()]
+    if names == ["all"]:
+        return EXPORTERS.names()
+    for name in names:
+        EXPORTERS.get(name)  # raises with a suggestion when unknown
+    return list(dict.fromkeys(names))
+
+
+def reference_logits(model: LoadedModel, batches) -> np.ndarray:
+    with torch.inference_mode():
+        return np.concatenate([model.module(torch.from_numpy(x)).numpy() for x, _ in batches])
+
+
+def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, threads: int | None = None,
+                 force: bool = False, resume: bool = False, tolerance: Tolerance = FP32_TOLERANCE) -> ExportResult:
+    """Export `model` to each format under `out`, checking parity on `data` (a vitedge.data.Dataset)."""
+    out = Path(out)
+    previous = _previous_artifacts(out, force, resume)
+    remove_stale_staging(out) if out.is_dir() else None
+    threads = threads or os.cpu_count() or 1
+    model_doc = model.describe()
+    data_doc = {"source": data.source, "sha256": data.sha256(), "count": len(data), "labelled": data.labels is not None}
+    log(f"reference: PyTorch FP32 on {len(data)} images from {data.source}")
+    reference = reference_logits(model, data.batches(model.spec, 64))
+    inputs = np.concatenate([x for x, _ in data.batches(model.spec, 256)])
+    result = ExportResult(out, [])
+    for fmt in formats:
+        exporter = EXPORTERS.get(fmt)
+        config = {"format": fmt, "precision": "fp32", "tools": tool_versions(("torch", exporter.runtime))}
+        art_id = artifact_id("export", model_doc["id"], config)
+        kept = previous.get(art_id)
+        if kept is not None and kept.verify(out) is None:
+            log(f"{fmt}: unchanged since the last run, kept {kept.path}")
+            result.artifacts.append(kept)
+            result.reused.append(fmt)
+        else:
+            artifact = _export_one(exporter, model, out, art_id, model_doc["id"], config, result)
+            if artifact is None:
+                continue
+            _check_parity(exporter, artifact, out, inputs, reference, data.labels, threads, tolerance, result)
+            result.artifacts.append(artifact)
+        write_artifacts_file(out, model_doc, data_doc, tool_versions(), result.artifacts)
+    return result
+
+
+def _previous_artifacts(out: Path, force: bool, resume: bool) -> dict[str, Artifact]:
+    manifest = out / "artifacts.json"
+    has_outputs = manifest.is_file() or (out.is_dir() and any(
+        p.suffix in {EXPORTERS.get(f).suffix for f in EXPORTERS.names()} for p in out.iterdir()))
+    if not has_outputs:
+        return {}
+    if not (force or resume):
+        raise OutputExistsError(f"output folder {out} already holds artifacts",
+                                "pass --force to replace them, --resume to keep those still valid, or another --out")
+    if force or not manifest.is_file():
+        return {}
+    try:
+        return {a.id: a for a in read_artifacts_file(manifest)["artifacts"]}
+    except VitedgeError:
+        return {}
+
+
+def _export_one(exporter: Exporter, model: LoadedModel, out: Path, art_id: str, parent: str, config: dict,
+                result: ExportResult) -> Artifact | None:
+    log(f"{exporter.format}: exporting ...")
+    started = time.perf_counter()
+    try:
+        with staging_dir(out) as staging:
+            staged = exporter.export(model, staging)
+            seconds = time.perf_counter() - started
+            final = [out / p.name for p in staged]
+            for src, dst in zip(staged, final):
+                os.replace(src, dst)  # atomic: same filesystem
+    except VitedgeError as exc:
+        result.failures.append(f"{exporter.format}: {exc}")
+        log(f"{exporter.format}: FAILED: {exc}")
+        return None
+    except Exception as exc:  # a converter crash on this model: report it and go on with the other formats
+        message = f"{exporter.format}: the converter failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        result.failures.append(message)
+        log(message)
+        return None
+    inputs, outputs = exporter.io_description(final[0])
+    log(f"{exporter.format}: wrote {final[0].name} in {seconds:.1f} s")
+    return Artifact.from_files(out, final, id=art_id, format=exporter.format, precision="fp32", stage="export",
+                               parent=parent, config=config, inputs=inputs, outputs=outputs,
+                               export_seconds=round(seconds, 3))
+
+
+def _check_parity(exporter: Exporter, artifact: Artifact, out: Path, inputs: np.ndarray, reference: np.ndarray,
+                  labels, threads: int, tolerance: Tolerance, result: ExportResult) -> None:
+    runner = exporter.open_runner(out / artifact.path, threads)
+    outputs = runner(inputs)
+    figures = compare_outputs(reference, outputs, labels)
+    failures = parity_failures(figures, reference, tolerance)
+    artifact.parity = {**figures.to_dict(), "runtime": _runtime_label(exporter), "threads": threads,
+                       "passed": not failures, "tolerance": vars(tolerance)}
+    if failures:
+        message = f"{exporter.format}: {artifact.path} output '{artifact.outputs[0]['name']}' differs from PyTorch: " \
+                  + "; ".join(failures)
+        result.failures.append(message)
+        log(message)
+
+
+def _runtime_label(exporter: Exporter) -> str:
+    version = tool_versions((exporter.runtime,)).get(exporter.runtime, "?")
+    suffix = " (CPU, INFERENCE_PRECISION_HINT=f32)" if exporter.format == "openvino" else " (CPU)"
+    return f"{exporter.runtime} {version}{suffix}"
+
+
+def raise_for_failures(result: ExportResult) -> None:
+    if result.failures:
+        raise ExportError(f"{len(result.failures)} artifact(s) failed:\n  " + "\n  ".join(result.failures),
+                          f"the others are recorded in {result.out / 'artifacts.json'}")

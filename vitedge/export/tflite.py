@@ -1,0 +1,71 @@
+"""TFLite (LiteRT) via litert-torch, no TensorFlow; checked with the ai-edge-litert interpreter (XNNPACK)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vitedge.errors import ExportError
+from vitedge.export.base import EXPORTERS, Runner, quiet_converters, require, run_in_batches
+from vitedge.models.loaded import LoadedModel
+
+STATIC_BATCH = 1
+
+
+class _NamedInput(torch.nn.Module):
+    """Gives the TFLite signature the IOSpec's input name instead of `args_0`."""
+
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.module(pixel_values)
+
+
+@EXPORTERS.register("tflite")
+class TfliteExporter:
+    format, suffix, runtime, extra = "tflite", ".tflite", "ai-edge-litert", "tflite"
+
+    def export(self, model: LoadedModel, folder: Path) -> list[Path]:
+        litert_torch = require("litert_torch", self.extra)
+        litert_torch.progress.config.show_progress = False
+        example = torch.zeros(STATIC_BATCH, *model.spec.input_size)
+        with quiet_converters(), torch.no_grad():
+            edge_model = litert_torch.convert(_NamedInput(model.module).eval(), sample_kwargs={"pixel_values": example})
+        path = folder / f"{model.name}.tflite"
+        edge_model.export(str(path))
+        self._check_builtin_ops(path)
+        return [path]
+
+    def _interpreter(self, path: Path, threads: int):
+        litert = require("ai_edge_litert.interpreter", self.extra)
+        interpreter = litert.Interpreter(model_path=str(path), num_threads=threads)
+        interpreter.allocate_tensors()
+        return interpreter
+
+    def _check_builtin_ops(self, path: Path) -> None:
+        ops = {op["op_name"] for op in self._interpreter(path, 1)._get_ops_details()}
+        foreign = sorted(op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE"))
+        if foreign:
+            raise ExportError(f"{path.name} needs ops outside the TFLite builtin set: {foreign}",
+                              "these need the Select-TF (Flex) runtime that phones do not ship; report the model")
+
+    def open_runner(self, path: Path, threads: int) -> Runner:
+        interpreter = self._interpreter(path, threads)
+        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+        def run_one(batch: np.ndarray) -> np.ndarray:
+            interpreter.set_tensor(inp["index"], np.ascontiguousarray(batch, np.float32))
+            interpreter.invoke()
+            return interpreter.get_tensor(out["index"]).copy()
+
+        return lambda batch: run_in_batches(run_one, batch, STATIC_BATCH)
+
+    def io_description(self, path: Path) -> tuple[list[dict], list[dict]]:
+        interpreter = self._interpreter(path, 1)
+        signature = interpreter.get_signature_runner()
+        describe = lambda name, d: {"name": name, "shape": d["shape"].tolist(), "dtype": np.dtype(d["dtype"]).name}
+        return ([describe(n, d) for n, d in signature.get_input_details().items()],
+                [describe(n, d) for n, d in signature.get_output_details().items()])

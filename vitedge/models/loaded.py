@@ -1,0 +1,56 @@
+"""LoadedModel: a torch module with its IOSpec and where it came from."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import torch
+
+from vitedge.models.spec import IOSpec
+from vitedge.models.vit import ViTConfig
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to export: eval-mode module, IO spec, and provenance for lineage."""
+
+    module: torch.nn.Module
+    spec: IOSpec
+    name: str
+    source: str
+    config: ViTConfig | None = None
+    weights_sha256: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.module.eval()
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+    def fingerprint(self) -> str:
+        """Identity of the model for lineage and caching: weights, architecture and IO spec."""
+        digest = hashlib.sha256(json.dumps([self.name, self.spec.to_dict(),
+                                            self.config.to_dict() if self.config else None]).encode())
+        for key, tensor in sorted(self.module.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def describe(self) -> dict:
+        return {
+            "id": self.fingerprint(),
+            "name": self.name,
+            "source": self.source,
+            "weights_sha256": self.weights_sha256,
+            "parameters": self.parameters,
+            "architecture": self.config.to_dict() if self.config else None,
+            "io": self.spec.to_dict(),
+        }
+
+
+def from_module(module: torch.nn.Module, spec: IOSpec, name: str = "custom") -> LoadedModel:
+    """Wrap any torch module (a timm model, your own) that maps NCHW float32 to logits."""
+    return LoadedModel(module=module, spec=spec, name=name, source=f"python:{type(module).__name__}")

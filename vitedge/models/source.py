@@ -1,0 +1,159 @@
+"""Resolve a model argument (built-in name, standard timm name + weights, spec file, HF folder) to a LoadedModel."""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+
+from vitedge.errors import ModelSourceError
+from vitedge.models.hf_layout import labels_from_hf_config, vit_kwargs_from_hf_config
+from vitedge.models.loaded import LoadedModel
+from vitedge.models.spec import IOSpec
+from vitedge.models.specfile import SPEC_SUFFIXES, read_spec_file
+from vitedge.models.vit import ViTConfig, VisionTransformer
+from vitedge.models.weights import load_strict, read_state_dict
+from vitedge.models.zoo import ZOO, ZooEntry
+
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.name for p in BUILTIN_DIR.iterdir() if (p / "model.toml").is_file())
+
+
+def available_models() -> list[str]:
+    return builtin_names() + sorted(ZOO)
+
+
+def load_model(source: str | Path, weights: str | Path | None = None, random_init: bool = False) -> LoadedModel:
+    """Build and load a model. `source`: built-in name, standard name (needs weights), spec file or HF folder."""
+    text = str(source)
+    path = Path(text)
+    if path.suffix in SPEC_SUFFIXES and path.is_file():
+        return _from_spec(read_spec_file(path), text, weights, random_init)
+    if path.is_dir() and (path / "config.json").is_file():
+        return _from_hf_folder(path, weights, random_init)
+    if text in builtin_names():
+        return _from_spec(read_spec_file(BUILTIN_DIR / text / "model.toml"), text, weights, random_init)
+    if text in ZOO:
+        return _from_spec({"name": text, "base": text, "weights": weights}, text, None, random_init)
+    raise _unknown_source(text, path)
+
+
+def _unknown_source(text: str, path: Path) -> ModelSourceError:
+    if path.suffix in SPEC_SUFFIXES or path.suffix == ".onnx" or "/" in text:
+        what = "ONNX files are not a source for export (export needs the PyTorch model)" if path.suffix == ".onnx" \
+            else f"file not found: {path}"
+        return ModelSourceError(f"cannot load model {text!r}: {what}")
+    close = difflib.get_close_matches(text, available_models(), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else "run `vitedge models` to list the known names"
+    return ModelSourceError(f"unknown model {text!r}", hint)
+
+
+def _from_spec(raw: dict, source: str, weights_override, random_init: bool) -> LoadedModel:
+    entry = _base_entry(raw.get("base"), source)
+    arch = dict(entry.config.to_dict()) if entry else {}
+    arch.update(raw.get("architecture", {}))
+    head = raw.get("head", {})
+    if "hidden" in head:
+        arch["head_hidden"] = head["hidden"]
+    if "act" in head:
+        arch["head_act"] = head["act"]
+    weights = weights_override or raw.get("weights")
+    state = _read_weights(weights, raw.get("weights_sha256"), source, random_init)
+    notes = _adapt_head_to_weights(arch, state, entry is not None and "architecture" not in raw)
+    config = _make_config(arch, source)
+    pre = raw.get("preprocessing", {})
+    spec = _make_spec(raw, config, pre, entry, source)
+    module = VisionTransformer(config)
+    if state is not None:
+        load_strict(module, state, str(weights))
+    digest = _file_sha256(weights) if weights and Path(weights).is_file() else None
+    return LoadedModel(module, spec, raw.get("name", source), source, config, digest, notes)
+
+
+def _base_entry(base: str | None, source: str) -> ZooEntry | None:
+    if base is None:
+        return None
+    if base not in ZOO:
+        close = difflib.get_close_matches(base, sorted(ZOO), n=3, cutoff=0.5)
+        raise ModelSourceError(f"{source}: unknown base model {base!r}",
+                               f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(ZOO))}")
+    return ZOO[base]
+
+
+def _read_weights(weights, expected_sha: str | None, source: str, random_init: bool):
+    if weights is None:
+        if random_init:
+            return None
+        raise ModelSourceError(f"model {source!r} needs weights",
+                               "pass --weights FILE (.safetensors, .pth or .pt; timm or Hugging Face layout)")
+    if expected_sha and Path(weights).is_file() and _file_sha256(weights) != expected_sha:
+        raise ModelSourceError(f"weights {weights} do not match weights_sha256 {expected_sha[:12]}... in {source}",
+                               "the file changed or is the wrong one; fix the file or the spec")
+    return read_state_dict(weights)
+
+
+def _adapt_head_to_weights(arch: dict, state, allowed: bool) -> list[str]:
+    """A fine-tuned standard model keeps its size but not its class count: take num_classes from the head."""
+    head = state.get("head.weight") if state is not None else None
+    if not allowed or head is None or head.shape[0] == arch.get("num_classes"):
+        return []
+    arch["num_classes"] = int(head.shape[0])
+    return [f"num_classes set to {head.shape[0]} from the checkpoint's head"]
+
+
+def _make_config(arch: dict, source: str) -> ViTConfig:
+    try:
+        return ViTConfig.from_dict(arch)
+    except (TypeError, ValueError) as exc:
+        raise ModelSourceError(f"{source}: invalid architecture: {exc}",
+                               "see 'Model spec files' in the README") from None
+
+
+def _make_spec(raw: dict, config: ViTConfig, pre: dict, entry: ZooEntry | None, source: str) -> IOSpec:
+    labels = raw.get("labels")
+    if labels is not None and len(labels) != config.num_classes:
+        raise ModelSourceError(f"{source}: {len(labels)} labels for a head of {config.num_classes} classes")
+    default_mean = entry.mean if entry else (0.5,) * config.in_chans
+    default_std = entry.std if entry else (0.5,) * config.in_chans
+    try:
+        return IOSpec(
+            input_size=(config.in_chans, config.img_size, config.img_size),
+            mean=tuple(pre.get("mean", default_mean)),
+            std=tuple(pre.get("std", default_std)),
+            labels=tuple(labels) if labels else None,
+            task=raw.get("task", "image-classification"),
+            crop_pct=pre.get("crop_pct", entry.crop_pct if entry else 1.0),
+            interpolation=pre.get("interpolation", entry.interpolation if entry else "bilinear"),
+        )
+    except ValueError as exc:
+        raise ModelSourceError(f"{source}: invalid preprocessing: {exc}") from None
+
+
+def _from_hf_folder(folder: Path, weights, random_init: bool) -> LoadedModel:
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if config.get("model_type") not in ("vit", None):
+        raise ModelSourceError(f"{folder}/config.json: model_type {config.get('model_type')!r} is not supported",
+                               "vitedge reads Hugging Face ViTForImageClassification folders (model_type 'vit')")
+    raw = {"name": folder.name, "weights": str(weights or folder), "architecture": vit_kwargs_from_hf_config(config),
+           "labels": labels_from_hf_config(config), "preprocessing": _hf_preprocessing(folder)}
+    return _from_spec(raw, str(folder), None, random_init)
+
+
+def _hf_preprocessing(folder: Path) -> dict:
+    path = folder / "preprocessor_config.json"
+    if not path.is_file():
+        return {}
+    pre = json.loads(path.read_text(encoding="utf-8"))
+    out = {k: pre[k] for k in ("image_mean", "image_std") if k in pre}
+    return {"mean": out.get("image_mean", [0.5] * 3), "std": out.get("image_std", [0.5] * 3), "crop_pct": 1.0}
+
+
+def _file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

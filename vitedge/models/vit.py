@@ -1,0 +1,184 @@
+"""A compact Vision Transformer in timm's key layout, written to export cleanly to ONNX, OpenVINO and TFLite.
+
+Attention is written out (matmul, softmax, matmul) rather than fused, so every converter sees stock ops, and
+each block carries its own head count and MLP width so the NAS stage can slice blocks independently.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"gelu": lambda: nn.GELU(), "gelu_tanh": lambda: nn.GELU(approximate="tanh"), "relu": nn.ReLU}
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """Architecture of a ViT. Field names follow timm's VisionTransformer arguments where one exists."""
+
+    img_size: int = 224
+    patch_size: int = 16
+    in_chans: int = 3
+    num_classes: int = 1000
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    norm_eps: float = 1e-6
+    act: str = "gelu"
+    global_pool: str = "token"  # "token" (class token) or "avg" (mean of patch tokens, with fc_norm)
+    final_norm: bool = True
+    class_token: bool = True
+    attn_scale: float | None = None  # None: head_dim ** -0.5; 1.0 when the scale is folded into the q weights
+    init_values: float | None = None  # LayerScale (timm's ls1 / ls2) when set
+    head_hidden: tuple[int, ...] = ()  # non-standard MLP head: Linear -> act -> ... -> Linear (keys head.0, head.2, ...)
+    head_act: str = "gelu"
+    block_heads: tuple[int, ...] | None = None  # per-block head count (NAS); default num_heads everywhere
+    block_mlp_dims: tuple[int, ...] | None = None  # per-block MLP hidden width (NAS); default embed_dim * mlp_ratio
+    head_dim: int | None = None  # per-head width; default embed_dim // num_heads
+
+    def __post_init__(self):
+        if self.img_size % self.patch_size:
+            raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
+        if self.act not in ACTIVATIONS or self.head_act not in ACTIVATIONS:
+            raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}")
+        if self.global_pool not in ("token", "avg"):
+            raise ValueError(f"global_pool must be 'token' or 'avg', not {self.global_pool!r}")
+        if self.head_dim is None and self.embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+
+    @property
+    def num_patches(self) -> int:
+        return (self.img_size // self.patch_size) ** 2
+
+    def heads_of(self, block: int) -> int:
+        return self.block_heads[block] if self.block_heads else self.num_heads
+
+    def mlp_dim_of(self, block: int) -> int:
+        return self.block_mlp_dims[block] if self.block_mlp_dims else int(self.embed_dim * self.mlp_ratio)
+
+    @property
+    def per_head_dim(self) -> int:
+        return self.head_dim or self.embed_dim // self.num_heads
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ViTConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown architecture keys {unknown}; known keys: {sorted(known)}")
+        tupled = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**tupled)
+
+    def replace(self, **changes) -> "ViTConfig":
+        return replace(self, **changes)
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.proj = nn.Conv2d(cfg.in_chans, cfg.embed_dim, cfg.patch_size, stride=cfg.patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)  # B, N, D
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, num_heads: int, head_dim: int, qkv_bias: bool, scale: float | None):
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, head_dim
+        self.scale = head_dim**-0.5 if scale is None else scale
+        self.qkv = nn.Linear(dim, 3 * num_heads * head_dim, bias=qkv_bias)
+        self.proj = nn.Linear(num_heads * head_dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, _ = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        if self.scale != 1.0:
+            q = q * self.scale
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        out = (attn @ v).transpose(1, 2).reshape(batch, tokens, self.num_heads * self.head_dim)
+        return self.proj(out)
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int, act: str):
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), ACTIVATIONS[act](), nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class LayerScale(nn.Module):
+    def __init__(self, dim: int, init_values: float):
+        super().__init__()
+        self.gamma = nn.Parameter(init_values * torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+
+    def __init__(self, cfg: ViTConfig, index: int):
+        super().__init__()
+        dim = cfg.embed_dim
+        self.norm1 = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.attn = Attention(dim, cfg.heads_of(index), cfg.per_head_dim, cfg.qkv_bias, cfg.attn_scale)
+        self.ls1 = LayerScale(dim, cfg.init_values) if cfg.init_values else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.mlp = Mlp(dim, cfg.mlp_dim_of(index), cfg.act)
+        self.ls2 = LayerScale(dim, cfg.init_values) if cfg.init_values else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
+
+
+def _build_head(cfg: ViTConfig) -> nn.Module:
+    if cfg.num_classes <= 0:
+        return nn.Identity()
+    if not cfg.head_hidden:
+        return nn.Linear(cfg.embed_dim, cfg.num_classes)
+    layers: list[nn.Module] = []
+    width = cfg.embed_dim
+    for hidden in cfg.head_hidden:
+        layers += [nn.Linear(width, hidden), ACTIVATIONS[cfg.head_act]()]
+        width = hidden
+    return nn.Sequential(*layers, nn.Linear(width, cfg.num_classes))
+
+
+class VisionTransformer(nn.Module):
+    """ViT with timm's parameter names (cls_token, pos_embed, patch_embed.proj, blocks.N.*, norm, fc_norm, head)."""
+
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.cfg = cfg
+        dim = cfg.embed_dim
+        self.patch_embed = PatchEmbed(cfg)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cfg.class_token else None
+        self.pos_embed = nn.Parameter(torch.randn(1, cfg.num_patches + int(cfg.class_token), dim) * 0.02)
+        self.blocks = nn.Sequential(*[Block(cfg, i) for i in range(cfg.depth)])
+        use_fc_norm = cfg.global_pool == "avg"
+        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps) if cfg.final_norm and not use_fc_norm else nn.Identity()
+        self.fc_norm = nn.LayerNorm(dim, eps=cfg.norm_eps) if cfg.final_norm and use_fc_norm else nn.Identity()
+        self.head = _build_head(cfg)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(x)
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        return self.norm(self.blocks(x + self.pos_embed))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
+        pooled = x[:, 0] if self.cfg.global_pool == "token" else x[:, int(self.cfg.class_token):].mean(dim=1)
+        return self.head(self.fc_norm(pooled))
