@@ -12,7 +12,6 @@ from vitedge.models.loaded import LoadedModel
 OPSET = 18
 
 
-@EXPORTERS.register("onnx")
 class OnnxExporter:
     format, suffix, runtime, extra = "onnx", ".onnx", "onnxruntime", "onnx"
 
@@ -52,3 +51,6 @@ class OnnxExporter:
             return {"name": value.name, "shape": dims, "dtype": str(np.dtype(dtype))}
 
         return [describe(v) for v in graph.input], [describe(v) for v in graph.output]
+
+
+EXPORTERS.register("onnx")(OnnxExporter())

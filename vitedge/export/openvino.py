@@ -10,7 +10,6 @@ from vitedge.export.base import EXPORTERS, Runner, quiet_converters, require
 from vitedge.models.loaded import LoadedModel
 
 
-@EXPORTERS.register("openvino")
 class OpenVinoExporter:
     format, suffix, runtime, extra = "openvino", ".xml", "openvino", "openvino"
 
@@ -45,3 +44,6 @@ class OpenVinoExporter:
             return {"name": port.get_any_name(), "shape": dims, "dtype": port.get_element_type().to_dtype().name}
 
         return [describe(p) for p in model.inputs], [describe(p) for p in model.outputs]
+
+
+EXPORTERS.register("openvino")(OpenVinoExporter())

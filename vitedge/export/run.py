@@ -106,6 +106,8 @@ def _export_one(exporter: Exporter, model: LoadedModel, out: Path, art_id: str, 
         log(f"{exporter.format}: FAILED: {exc}")
         return None
     except Exception as exc:  # a converter crash on this model: report it and go on with the other formats
+        if os.environ.get("VITEDGE_DEBUG"):
+            raise
         message = f"{exporter.format}: the converter failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
         result.failures.append(message)
         log(message)

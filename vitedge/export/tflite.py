@@ -1,6 +1,7 @@
 """TFLite (LiteRT) via litert-torch, no TensorFlow; checked with the ai-edge-litert interpreter (XNNPACK)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,40 +14,43 @@ from vitedge.models.loaded import LoadedModel
 STATIC_BATCH = 1
 
 
-class _NamedInput(torch.nn.Module):
-    """Gives the TFLite signature the IOSpec's input name instead of `args_0`."""
+class _NamedIO(torch.nn.Module):
+    """Gives the TFLite signature the IOSpec's input and output names instead of `args_0` / `output_0`."""
 
-    def __init__(self, module: torch.nn.Module):
+    def __init__(self, module: torch.nn.Module, output_name: str):
         super().__init__()
-        self.module = module
+        self.module, self.output_name = module, output_name
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.module(pixel_values)
+    def forward(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {self.output_name: self.module(pixel_values)}
 
 
-@EXPORTERS.register("tflite")
 class TfliteExporter:
     format, suffix, runtime, extra = "tflite", ".tflite", "ai-edge-litert", "tflite"
 
     def export(self, model: LoadedModel, folder: Path) -> list[Path]:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the converter's C++ logging
         litert_torch = require("litert_torch", self.extra)
         litert_torch.progress.config.show_progress = False
         example = torch.zeros(STATIC_BATCH, *model.spec.input_size)
         with quiet_converters(), torch.no_grad():
-            edge_model = litert_torch.convert(_NamedInput(model.module).eval(), sample_kwargs={"pixel_values": example})
+            wrapped = _NamedIO(model.module, model.spec.output_name).eval()
+            edge_model = litert_torch.convert(wrapped, sample_kwargs={"pixel_values": example})
         path = folder / f"{model.name}.tflite"
         edge_model.export(str(path))
         self._check_builtin_ops(path)
         return [path]
 
-    def _interpreter(self, path: Path, threads: int):
+    def _interpreter(self, path: Path, threads: int, delegates: bool = True):
         litert = require("ai_edge_litert.interpreter", self.extra)
-        interpreter = litert.Interpreter(model_path=str(path), num_threads=threads)
+        resolver = litert.OpResolverType.AUTO if delegates else litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        interpreter = litert.Interpreter(model_path=str(path), num_threads=threads,
+                                         experimental_op_resolver_type=resolver)
         interpreter.allocate_tensors()
         return interpreter
 
     def _check_builtin_ops(self, path: Path) -> None:
-        ops = {op["op_name"] for op in self._interpreter(path, 1)._get_ops_details()}
+        ops = {op["op_name"] for op in self._interpreter(path, 1, delegates=False)._get_ops_details()}
         foreign = sorted(op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE"))
         if foreign:
             raise ExportError(f"{path.name} needs ops outside the TFLite builtin set: {foreign}",
@@ -69,3 +73,6 @@ class TfliteExporter:
         describe = lambda name, d: {"name": name, "shape": d["shape"].tolist(), "dtype": np.dtype(d["dtype"]).name}
         return ([describe(n, d) for n, d in signature.get_input_details().items()],
                 [describe(n, d) for n, d in signature.get_output_details().items()])
+
+
+EXPORTERS.register("tflite")(TfliteExporter())
