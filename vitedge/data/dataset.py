@@ -1,0 +1,85 @@
+"""Dataset: uint8 images already at a model's input geometry, plus optional labels."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from vitedge.data.preprocess import array_to_nchw, check_spec, normalize
+from vitedge.data.sources import RawData, decode_images, parse_source, read_source
+from vitedge.errors import DataError
+
+if TYPE_CHECKING:
+    from vitedge.models.spec import IOSpec
+
+
+@dataclass
+class Dataset:
+    """Images as uint8 N x C x H x W at the IOSpec's input size; labels int64 (N,) or None."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    source: str
+    class_names: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def sha256(self) -> str:
+        """Deterministic content hash of the images (shape and bytes) and labels."""
+        digest = hashlib.sha256()
+        digest.update(f"images uint8 {list(self.images.shape)}\n".encode())
+        digest.update(np.ascontiguousarray(self.images, dtype=np.uint8).tobytes())
+        if self.labels is not None:
+            digest.update(f"labels int64 {len(self.labels)}\n".encode())
+            digest.update(np.ascontiguousarray(self.labels, dtype="<i8").tobytes())
+        return digest.hexdigest()
+
+    def batches(self, spec: IOSpec, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Yield (float32 N x C x H x W normalized as (x / 255 - mean) / std, labels or None)."""
+        if batch_size < 1:
+            raise DataError(f"{self.source}: batch size must be at least 1, got {batch_size}", "pass a batch size >= 1")
+        if tuple(self.images.shape[1:]) != tuple(spec.input_size):
+            raise DataError(
+                f"{self.source}: images are {tuple(self.images.shape[1:])}, "
+                f"the model expects {tuple(spec.input_size)}",
+                "load the data again with this model's IOSpec",
+            )
+        for start in range(0, len(self.images), batch_size):
+            stop = start + batch_size
+            labels = None if self.labels is None else self.labels[start:stop]
+            yield normalize(self.images[start:stop], spec), labels
+
+
+def load_dataset(arg: str | Path, spec: IOSpec, limit: int | None = None) -> Dataset:
+    """Load `arg` (folder / .npz / IDX, optionally `PATH[START:END]`) at `spec`'s input geometry.
+
+    `limit` keeps the first `limit` images after slicing.
+    """
+    check_spec(spec)
+    if limit is not None and limit < 1:
+        raise DataError(f"{arg}: limit must be a positive number of images, got {limit}", "omit it to use all images")
+    path, bounds = parse_source(arg)
+    raw = read_source(path, spec)
+    selected = _select(raw, bounds, limit, str(arg), path)
+    if isinstance(selected.images, np.ndarray):
+        images = array_to_nchw(selected.images, spec)
+    else:
+        images = decode_images(selected.images, spec)
+    return Dataset(images, selected.labels, str(arg), selected.class_names)
+
+
+def _select(raw: RawData, bounds: slice | None, limit: int | None, source: str, path: Path) -> RawData:
+    """Apply the slice, then the limit; refuse an empty result."""
+    if len(raw) == 0:
+        raise DataError(f"{path}: holds no images", "pass a dataset with at least one image")
+    selected = raw.select(bounds) if bounds is not None else raw
+    if len(selected) == 0:
+        raise DataError(
+            f"{path}: the slice in {source!r} selects no images (the data holds {len(raw)})",
+            f"use START:END with 0 <= START < END <= {len(raw)}",
+        )
+    return selected.select(slice(0, limit)) if limit is not None else selected
