@@ -52,7 +52,7 @@ def test_state_dict_not_matching_architecture_lists_keys(tmp_path, capsys):
     code, _, err = run(capsys, "export", "deit_tiny_patch16_224", "--weights", str(tmp_path / "partial.safetensors"),
                        "--out", str(tmp_path / "x"))
     assert code == 2 and "do not match the architecture" in err
-    assert "missing keys (150)" in err and "blocks.0.attn.qkv.bias" in err and "(+142 more)" in err
+    assert "missing keys (148)" in err and "blocks.0.attn.qkv.bias" in err and "(+140 more)" in err
 
 
 def test_unknown_model_suggests_names(tmp_path, capsys):

@@ -13,17 +13,21 @@ from vitedge.export.run import ExportResult
 from vitedge.models import LoadedModel, load_model
 
 
+DEFAULT_PARITY_SAMPLES = 500  # enough for an FP32 numerics check; the built-in held-out set is used whole
+SAMPLE_IMAGES_COUNT = 256
+
+
 def resolve_eval_data(model: LoadedModel, data: str | None, samples: int | None) -> Dataset:
     """The user's data; else the built-in model's held-out set; else real sample images without labels."""
     if data:
-        return load_dataset(data, model.spec, limit=samples)
+        return load_dataset(data, model.spec, limit=samples or DEFAULT_PARITY_SAMPLES)
     own = default_data(model.name, "eval")
     if own:
         return load_dataset(own, model.spec, limit=samples)
     if not Path(sample_images()).is_file():
         raise DataError(f"no --data given for {model.name} and the sample images {sample_images()} are missing",
                         "pass --data with images for this model (folder of class folders, .npz or IDX)")
-    sample = load_dataset(sample_images(), model.spec, limit=samples or 256)
+    sample = load_dataset(sample_images(), model.spec, limit=samples or SAMPLE_IMAGES_COUNT)
     log(f"no --data given: parity on {len(sample)} sample images (MNIST digits resized to "
         f"{'x'.join(map(str, model.spec.input_size))}, no labels); pass --data for images of your domain")
     return dataclasses.replace(sample, labels=None, class_names=None)

@@ -18,7 +18,9 @@ def _add_export(sub) -> None:
     p.add_argument("--format", default="all", help="comma-separated: onnx,openvino,tflite or all (default: all)")
     p.add_argument("--out", default="runs/export", help="output folder (default: runs/export)")
     p.add_argument("--data", help="images for the parity check: class-folder tree, .npz or IDX, optional [START:END]")
-    p.add_argument("--samples", type=int, help="check parity on at most this many images (default: 2000)")
+    p.add_argument("--samples", type=int,
+                   help="check parity on at most this many images (default: a built-in model's whole held-out set, "
+                        "else 500)")
     p.add_argument("--threads", type=int, help="runtime threads for the parity check (default: all cores)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--force", action="store_true", help="replace the artifacts already in --out")
@@ -32,7 +34,7 @@ def _run_export(args) -> int:
     from vitedge.export.table import export_table
 
     result = api.export(args.model, args.format, args.out, weights=args.weights, data=args.data,
-                        samples=args.samples or 2000, threads=args.threads, force=args.force, resume=args.resume)
+                        samples=args.samples, threads=args.threads, force=args.force, resume=args.resume)
     print(export_table(result.artifacts, result.reused))
     print(f"\nwrote {Path(result.out) / 'artifacts.json'}")
     raise_for_failures(result)

@@ -126,3 +126,17 @@ def test_unknown_name_suggests_close_names():
     with pytest.raises(ModelSourceError) as err:
         load_model("deit_tiny_patch16_244")
     assert "deit_tiny_patch16_224" in str(err.value)
+
+
+def test_headless_backbone_exports_embeddings(tmp_path):
+    state = {k: v for k, v in random_state("vit_small_patch16_224").items() if not k.startswith("head.")}
+    save_file(state, tmp_path / "dino.safetensors")
+    model = load_model("vit_small_patch16_224", weights=tmp_path / "dino.safetensors")
+    assert model.spec.task == "feature-extraction" and "no classifier head" in model.notes[0]
+    assert model.module(torch.zeros(1, 3, 224, 224)).shape == (1, 384)
+
+
+def test_hugging_face_layout_uses_its_layer_norm_eps(tmp_path):
+    save_file(to_hf_layout(random_state("vit_tiny_patch16_224"), 12), tmp_path / "hf.safetensors")
+    model = load_model("vit_tiny_patch16_224", weights=tmp_path / "hf.safetensors")
+    assert model.config.norm_eps == 1e-12 and model.module.blocks[0].norm1.eps == 1e-12

@@ -52,7 +52,6 @@ def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, thr
     data_doc = {"source": data.source, "sha256": data.sha256(), "count": len(data), "labelled": data.labels is not None}
     log(f"reference: PyTorch FP32 on {len(data)} images from {data.source}")
     reference = reference_logits(model, data.batches(model.spec, 64))
-    inputs = np.concatenate([x for x, _ in data.batches(model.spec, 256)])
     result = ExportResult(out, [])
     for fmt in formats:
         exporter = EXPORTERS.get(fmt)
@@ -67,7 +66,11 @@ def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, thr
             artifact = _export_one(exporter, model, out, art_id, model_doc["id"], config, result)
             if artifact is None:
                 continue
-            _check_parity(exporter, artifact, out, inputs, reference, data.labels, threads, tolerance, result)
+            log(f"{fmt}: checking parity on {len(data)} images in {exporter.runtime} ...")
+            runner = exporter.open_runner(out / artifact.path, threads)
+            outputs = np.concatenate([runner(x) for x, _ in data.batches(model.spec, 256)])
+            _record_parity(exporter, artifact, outputs, reference, data.labels, model.spec.task, tolerance, result)
+            artifact.parity["threads"] = threads
             result.artifacts.append(artifact)
         write_artifacts_file(out, model_doc, data_doc, tool_versions(), result.artifacts)
     return result
@@ -119,14 +122,12 @@ def _export_one(exporter: Exporter, model: LoadedModel, out: Path, art_id: str, 
                                export_seconds=round(seconds, 3))
 
 
-def _check_parity(exporter: Exporter, artifact: Artifact, out: Path, inputs: np.ndarray, reference: np.ndarray,
-                  labels, threads: int, tolerance: Tolerance, result: ExportResult) -> None:
-    runner = exporter.open_runner(out / artifact.path, threads)
-    outputs = runner(inputs)
+def _record_parity(exporter: Exporter, artifact: Artifact, outputs: np.ndarray, reference: np.ndarray, labels,
+                   task: str, tolerance: Tolerance, result: ExportResult) -> None:
     figures = compare_outputs(reference, outputs, labels)
-    failures = parity_failures(figures, reference, tolerance)
-    artifact.parity = {**figures.to_dict(), "runtime": _runtime_label(exporter), "threads": threads,
-                       "passed": not failures, "tolerance": vars(tolerance)}
+    failures = parity_failures(figures, reference, tolerance, classification=task == "image-classification")
+    artifact.parity = {**figures.to_dict(), "runtime": _runtime_label(exporter), "passed": not failures,
+                       "tolerance": vars(tolerance)}
     if failures:
         message = f"{exporter.format}: {artifact.path} output '{artifact.outputs[0]['name']}' differs from PyTorch: " \
                   + "; ".join(failures)

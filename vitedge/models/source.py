@@ -61,8 +61,8 @@ def _from_spec(raw: dict, source: str, weights_override, random_init: bool) -> L
     if "act" in head:
         arch["head_act"] = head["act"]
     weights = weights_override or raw.get("weights")
-    state = _read_weights(weights, raw.get("weights_sha256"), source, random_init)
-    notes = _adapt_head_to_weights(arch, state, entry is not None and "architecture" not in raw)
+    state, layout = _read_weights(weights, raw.get("weights_sha256"), source, random_init)
+    notes = _adapt_to_checkpoint(arch, state, layout, entry is not None and "architecture" not in raw)
     config = _make_config(arch, source)
     pre = raw.get("preprocessing", {})
     spec = _make_spec(raw, config, pre, entry, source)
@@ -86,7 +86,7 @@ def _base_entry(base: str | None, source: str) -> ZooEntry | None:
 def _read_weights(weights, expected_sha: str | None, source: str, random_init: bool):
     if weights is None:
         if random_init:
-            return None
+            return None, None
         raise ModelSourceError(f"model {source!r} needs weights",
                                "pass --weights FILE (.safetensors, .pth or .pt; timm or Hugging Face layout)")
     if expected_sha and Path(weights).is_file() and _file_sha256(weights) != expected_sha:
@@ -95,13 +95,22 @@ def _read_weights(weights, expected_sha: str | None, source: str, random_init: b
     return read_state_dict(weights)
 
 
-def _adapt_head_to_weights(arch: dict, state, allowed: bool) -> list[str]:
-    """A fine-tuned standard model keeps its size but not its class count: take num_classes from the head."""
-    head = state.get("head.weight") if state is not None else None
-    if not allowed or head is None or head.shape[0] == arch.get("num_classes"):
+def _adapt_to_checkpoint(arch: dict, state, layout: str | None, standard: bool) -> list[str]:
+    """A standard size keeps its shape but not its head: fine-tuned class counts, headless backbones, HF's eps."""
+    if state is None or not standard:
         return []
-    arch["num_classes"] = int(head.shape[0])
-    return [f"num_classes set to {head.shape[0]} from the checkpoint's head"]
+    notes = []
+    if layout == "hf":
+        arch["norm_eps"] = 1e-12
+        notes.append("Hugging Face layout: LayerNorm eps 1e-12 as in transformers' ViTConfig")
+    head = state.get("head.weight")
+    if head is None and not any(k.startswith("head.") for k in state):
+        arch["num_classes"] = 0
+        notes.append("the checkpoint has no classifier head: exporting the backbone (pooled embeddings)")
+    elif head is not None and head.shape[0] != arch.get("num_classes"):
+        arch["num_classes"] = int(head.shape[0])
+        notes.append(f"num_classes set to {head.shape[0]} from the checkpoint's head")
+    return notes
 
 
 def _make_config(arch: dict, source: str) -> ViTConfig:
@@ -124,7 +133,7 @@ def _make_spec(raw: dict, config: ViTConfig, pre: dict, entry: ZooEntry | None, 
             mean=tuple(pre.get("mean", default_mean)),
             std=tuple(pre.get("std", default_std)),
             labels=tuple(labels) if labels else None,
-            task=raw.get("task", "image-classification"),
+            task=raw.get("task", "image-classification" if config.num_classes > 0 else "feature-extraction"),
             crop_pct=pre.get("crop_pct", entry.crop_pct if entry else 1.0),
             interpolation=pre.get("interpolation", entry.interpolation if entry else "bilinear"),
         )

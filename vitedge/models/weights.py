@@ -11,8 +11,8 @@ from vitedge.models.hf_layout import hf_to_timm, is_hf_layout
 WRAPPER_KEYS = ("state_dict", "model", "model_state", "module", "ema")
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of a checkpoint in timm's key layout (Hugging Face ViT layout is converted)."""
+def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
+    """Tensors of a checkpoint in timm's key layout, and the layout it was stored in ("timm" or "hf")."""
     path = Path(path)
     if path.is_dir():
         path = _weights_in_folder(path)
@@ -20,7 +20,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise ModelSourceError(f"weights file not found: {path}", "check the path given to --weights / `weights`")
     state = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
     state = _strip_prefix(_unwrap(state, path), "module.")
-    return hf_to_timm(state) if is_hf_layout(state) else state
+    return (hf_to_timm(state), "hf") if is_hf_layout(state) else (state, "timm")
 
 
 def _weights_in_folder(folder: Path) -> Path:
