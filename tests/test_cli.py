@@ -97,3 +97,26 @@ def test_help_does_not_load_backends(argv):
            "print(sorted(m for m in ('torch', 'openvino', 'onnxruntime') if m in sys.modules))" % argv
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_parity_failure_names_artifact_output_and_numbers(tmp_path, capsys, monkeypatch):
+    """A converter that silently changes the model (here: one perturbed weight) is caught by the parity check."""
+    import copy
+
+    onnx_exporter = EXPORTERS.get("onnx")
+    real_export = type(onnx_exporter).export
+
+    def perturbed_export(model, folder):
+        broken = copy.deepcopy(model)
+        with torch.no_grad():
+            broken.module.blocks[2].mlp.fc1.weight.mul_(1.5)
+        return real_export(onnx_exporter, broken, folder)
+
+    monkeypatch.setattr(onnx_exporter, "export", perturbed_export)
+    out = tmp_path / "x"
+    code, stdout, err = run(capsys, "export", "vit4mnist", "--format", "onnx", "--out", str(out), "--samples", "300")
+    assert code == 1
+    assert "vit4mnist.onnx output 'logits' differs from PyTorch" in err and "max abs diff" in err and "must be <=" in err
+    assert "FAIL" in stdout
+    parity = json.loads((out / "artifacts.json").read_text())["artifacts"][0]["parity"]
+    assert parity["passed"] is False and parity["max_abs_diff"] > 1e-2

@@ -11,7 +11,7 @@ import torch
 
 from vitedge.artifact import Artifact, artifact_id, read_artifacts_file, write_artifacts_file
 from vitedge.console import log
-from vitedge.errors import ExportError, OutputExistsError, VitedgeError
+from vitedge.errors import ExportError, OutputExistsError, ParityError, VitedgeError
 from vitedge.export.base import EXPORTERS, Exporter
 from vitedge.export.parity import FP32_TOLERANCE, Tolerance, compare_outputs, parity_failures
 from vitedge.fileio import remove_stale_staging, staging_dir
@@ -45,7 +45,7 @@ def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, thr
                  force: bool = False, resume: bool = False, tolerance: Tolerance = FP32_TOLERANCE) -> ExportResult:
     """Export `model` to each format under `out`, checking parity on `data` (a vitedge.data.Dataset)."""
     out = Path(out)
-    previous = _previous_artifacts(out, force, resume)
+    previous, previous_data = _previous_artifacts(out, force, resume)
     remove_stale_staging(out) if out.is_dir() else None
     threads = threads or os.cpu_count() or 1
     model_doc = model.describe()
@@ -57,40 +57,38 @@ def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, thr
         exporter = EXPORTERS.get(fmt)
         config = {"format": fmt, "precision": "fp32", "tools": tool_versions(("torch", exporter.runtime))}
         art_id = artifact_id("export", model_doc["id"], config)
-        kept = previous.get(art_id)
-        if kept is not None and kept.verify(out) is None:
-            log(f"{fmt}: unchanged since the last run, kept {kept.path}")
-            result.artifacts.append(kept)
+        artifact = previous.get(art_id)
+        if artifact is not None and artifact.verify(out) is None:
+            log(f"{fmt}: unchanged since the last run, kept {artifact.path}")
             result.reused.append(fmt)
         else:
             artifact = _export_one(exporter, model, out, art_id, model_doc["id"], config, result)
-            if artifact is None:
-                continue
-            log(f"{fmt}: checking parity on {len(data)} images in {exporter.runtime} ...")
-            runner = exporter.open_runner(out / artifact.path, threads)
-            outputs = np.concatenate([runner(x) for x, _ in data.batches(model.spec, 256)])
-            _record_parity(exporter, artifact, outputs, reference, data.labels, model.spec.task, tolerance, result)
-            artifact.parity["threads"] = threads
-            result.artifacts.append(artifact)
+        if artifact is None:
+            continue
+        if fmt not in result.reused or previous_data != data_doc["sha256"]:
+            _check_parity(exporter, artifact, out, data, reference, model.spec, threads, tolerance, result)
+        result.artifacts.append(artifact)
         write_artifacts_file(out, model_doc, data_doc, tool_versions(), result.artifacts)
     return result
 
 
-def _previous_artifacts(out: Path, force: bool, resume: bool) -> dict[str, Artifact]:
+def _previous_artifacts(out: Path, force: bool, resume: bool) -> tuple[dict[str, Artifact], str | None]:
+    """Artifacts of an earlier run that --resume may keep, and the hash of the data their parity was measured on."""
     manifest = out / "artifacts.json"
-    has_outputs = manifest.is_file() or (out.is_dir() and any(
-        p.suffix in {EXPORTERS.get(f).suffix for f in EXPORTERS.names()} for p in out.iterdir()))
+    suffixes = {EXPORTERS.get(f).suffix for f in EXPORTERS.names()}
+    has_outputs = manifest.is_file() or (out.is_dir() and any(p.suffix in suffixes for p in out.iterdir()))
     if not has_outputs:
-        return {}
+        return {}, None
     if not (force or resume):
         raise OutputExistsError(f"output folder {out} already holds artifacts",
                                 "pass --force to replace them, --resume to keep those still valid, or another --out")
     if force or not manifest.is_file():
-        return {}
+        return {}, None
     try:
-        return {a.id: a for a in read_artifacts_file(manifest)["artifacts"]}
+        doc = read_artifacts_file(manifest)
     except VitedgeError:
-        return {}
+        return {}, None
+    return {a.id: a for a in doc["artifacts"]}, (doc.get("data") or {}).get("sha256")
 
 
 def _export_one(exporter: Exporter, model: LoadedModel, out: Path, art_id: str, parent: str, config: dict,
@@ -122,12 +120,26 @@ def _export_one(exporter: Exporter, model: LoadedModel, out: Path, art_id: str, 
                                export_seconds=round(seconds, 3))
 
 
-def _record_parity(exporter: Exporter, artifact: Artifact, outputs: np.ndarray, reference: np.ndarray, labels,
-                   task: str, tolerance: Tolerance, result: ExportResult) -> None:
-    figures = compare_outputs(reference, outputs, labels)
-    failures = parity_failures(figures, reference, tolerance, classification=task == "image-classification")
-    artifact.parity = {**figures.to_dict(), "runtime": _runtime_label(exporter), "passed": not failures,
-                       "tolerance": vars(tolerance)}
+def _check_parity(exporter: Exporter, artifact: Artifact, out: Path, data, reference: np.ndarray, spec,
+                  threads: int, tolerance: Tolerance, result: ExportResult) -> None:
+    """Run the artifact in its own runtime on the same images as the reference and record the figures."""
+    log(f"{exporter.format}: checking parity on {len(data)} images in {exporter.runtime} ...")
+    try:
+        runner = exporter.open_runner(out / artifact.path, threads)
+        outputs = np.concatenate([runner(x) for x, _ in data.batches(spec, 256)])
+        figures = compare_outputs(reference, outputs, data.labels)
+    except ParityError as exc:
+        failures = [str(exc)]
+        figures = None
+    except Exception as exc:  # the runtime refused the artifact: record it, go on with the other formats
+        if os.environ.get("VITEDGE_DEBUG"):
+            raise
+        failures = [f"{exporter.runtime} could not run it: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"]
+        figures = None
+    else:
+        failures = parity_failures(figures, reference, tolerance, classification=spec.task == "image-classification")
+    artifact.parity = {**(figures.to_dict() if figures else {}), "runtime": _runtime_label(exporter),
+                       "threads": threads, "passed": not failures, "tolerance": vars(tolerance)}
     if failures:
         message = f"{exporter.format}: {artifact.path} output '{artifact.outputs[0]['name']}' differs from PyTorch: " \
                   + "; ".join(failures)

@@ -18,8 +18,8 @@ def export_table(artifacts: list[Artifact], reused: list[str]) -> str:
         p = a.parity or {}
         verdict = "-" if not p else ("pass" if p["passed"] else "FAIL")
         rows.append([a.format, a.precision, a.path, human_bytes(a.bytes),
-                     f"{p['max_abs_diff']:.2e}" if p else "-",
-                     f"{p['min_cosine']:.6f}" if p else "-",
+                     f"{p['max_abs_diff']:.2e}" if "max_abs_diff" in p else "-",
+                     f"{p['min_cosine']:.6f}" if "min_cosine" in p else "-",
                      _pct(p.get("top1_agreement")), _pct(p.get("top1")),
                      "kept" if a.format in reused else f"{a.export_seconds:.1f}", verdict])
     return table(HEADERS, rows)
