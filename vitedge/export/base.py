@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,12 +45,23 @@ def require(module: str, extra: str):
                                   f'pip install "vitedge[{extra}]"') from None
 
 
+NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "torch.onnx", "litert_torch")
+
+
 @contextmanager
 def quiet_converters() -> Iterator[None]:
-    """Converters warn about things users cannot act on (deprecations inside torch.onnx, torchao kernels)."""
+    """Converters warn about things users cannot act on (deprecations inside torch.onnx, torchao's CUDA kernels)."""
+    loggers = [logging.getLogger(name) for name in NOISY_LOGGERS]
+    levels = [logger.level for logger in loggers]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        yield
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 def run_in_batches(run_one: Runner, batch: np.ndarray, size: int) -> np.ndarray:

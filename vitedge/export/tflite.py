@@ -30,10 +30,10 @@ class TfliteExporter:
 
     def export(self, model: LoadedModel, folder: Path) -> list[Path]:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the converter's C++ logging
-        litert_torch = require("litert_torch", self.extra)
-        litert_torch.progress.config.show_progress = False
         example = torch.zeros(STATIC_BATCH, *model.spec.input_size)
         with quiet_converters(), torch.no_grad():
+            litert_torch = require("litert_torch", self.extra)
+            litert_torch.progress.config.show_progress = False
             wrapped = _NamedIO(model.module, model.spec.output_name).eval()
             edge_model = litert_torch.convert(wrapped, sample_kwargs={"pixel_values": example})
         path = folder / f"{model.name}.tflite"
