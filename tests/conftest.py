@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 CALIB_DATA = REPO / "calib_data"
 
 
@@ -15,10 +14,3 @@ def vit4mnist():
     from vitedge.models import load_model
 
     return load_model("vit4mnist")
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("../shared is not beside the repo")
-    return SHARED

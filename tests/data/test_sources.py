@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 CALIB, EVAL = REPO / "calib_data" / "mnist_calib.npz", REPO / "calib_data" / "mnist_eval.npz"
 SHARED = REPO.parent / "shared"
 MNIST_IDX = SHARED / "data" / "mnist" / "t10k-images-idx3-ubyte.gz"
-REFERENCE = SHARED / "models" / "vit4mnist" / "reference_logits_first16_mnist_test.npz"
+REFERENCE = REPO / "tests" / "fixtures" / "reference_logits_first16_mnist_test.npz"
 MNIST_SPEC = IOSpec(input_size=(1, 28, 28), mean=(0.1307,), std=(0.3081,))
 RGB32_SPEC = IOSpec(input_size=(3, 32, 32), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 FIRST_TEST_LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]  # the well-known first MNIST test labels
@@ -69,7 +69,6 @@ def test_shipped_npz_is_the_real_mnist_split():
     assert held_out.source == str(EVAL) and held_out.class_names is None
 
 
-@pytest.mark.skipif(not REFERENCE.is_file(), reason="shared vit4mnist reference not present")
 def test_first_calibration_images_equal_the_reference_images():
     reference = np.load(REFERENCE)["images_uint8"]
     np.testing.assert_array_equal(load_dataset(CALIB, MNIST_SPEC, limit=16).images, reference)

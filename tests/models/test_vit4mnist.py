@@ -3,8 +3,11 @@ import numpy as np
 import torch
 
 
-def test_reproduces_reference_logits(vit4mnist, shared_dir):
-    ref = np.load(shared_dir / "models/vit4mnist/reference_logits_first16_mnist_test.npz")
+from ..conftest import REPO
+
+
+def test_reproduces_reference_logits(vit4mnist):
+    ref = np.load(REPO / "tests/fixtures/reference_logits_first16_mnist_test.npz")
     x = (torch.from_numpy(ref["images_uint8"]).float() / 255 - 0.1307) / 0.3081
     with torch.no_grad():
         logits = vit4mnist.module(x).numpy()
