@@ -120,3 +120,20 @@ def test_parity_failure_names_artifact_output_and_numbers(tmp_path, capsys, monk
     assert "FAIL" in stdout
     parity = json.loads((out / "artifacts.json").read_text())["artifacts"][0]["parity"]
     assert parity["passed"] is False and parity["max_abs_diff"] > 1e-2
+
+
+def test_interrupted_run_resumes_without_redoing_finished_artifacts(tmp_path, capsys, monkeypatch):
+    out = str(tmp_path / "x")
+    tflite = EXPORTERS.get("tflite")
+
+    def interrupted(model, folder):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tflite, "export", interrupted)
+    code, _, err = run(capsys, "export", "vit4mnist", "--format", "onnx,tflite", "--out", out, "--samples", "50")
+    assert code == 130 and "--resume" in err
+    monkeypatch.undo()
+    code, _, err = run(capsys, "export", "vit4mnist", "--format", "onnx,tflite", "--out", out, "--samples", "50",
+                       "--resume")
+    assert code == 0 and "onnx: unchanged since the last run" in err and "tflite: wrote vit4mnist.tflite" in err
+    assert not list((tmp_path / "x").glob(".staging-*"))

@@ -140,3 +140,19 @@ def test_hugging_face_layout_uses_its_layer_norm_eps(tmp_path):
     save_file(to_hf_layout(random_state("vit_tiny_patch16_224"), 12), tmp_path / "hf.safetensors")
     model = load_model("vit_tiny_patch16_224", weights=tmp_path / "hf.safetensors")
     assert model.config.norm_eps == 1e-12 and model.module.blocks[0].norm1.eps == 1e-12
+
+
+def test_hugging_face_folder_with_config(tmp_path):
+    import json
+
+    state = random_state("vit_tiny_patch16_224")
+    state["head.weight"], state["head.bias"] = torch.randn(2, 192), torch.randn(2)
+    save_file(to_hf_layout(state, 12), tmp_path / "model.safetensors")
+    config = {"model_type": "vit", "hidden_size": 192, "num_hidden_layers": 12, "num_attention_heads": 3,
+              "intermediate_size": 768, "image_size": 224, "patch_size": 16, "num_channels": 3,
+              "layer_norm_eps": 1e-12, "qkv_bias": True, "id2label": {"0": "cat", "1": "dog"}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"image_mean": [0.5] * 3, "image_std": [0.5] * 3}))
+    model = load_model(tmp_path)
+    assert model.spec.labels == ("cat", "dog") and model.config.norm_eps == 1e-12
+    assert torch.equal(model.module.state_dict()["blocks.5.attn.qkv.weight"], state["blocks.5.attn.qkv.weight"])
