@@ -2,7 +2,8 @@
 
     import vitedge
     model = vitedge.load_model("vit4mnist")
-    result = vitedge.export("vit4mnist", "onnx,openvino,tflite", out="runs/demo/export")
+    data = vitedge.load_dataset("calib_data/mnist_eval.npz", model.spec)
+    result = vitedge.export_model(model, ["onnx", "openvino", "tflite"], "runs/demo/export", data)
 """
 __version__ = "0.1.0"
 
@@ -17,11 +18,11 @@ def __getattr__(name: str):
     if name == "load_dataset":
         from vitedge.data import load_dataset
         return load_dataset
-    if name == "export":
-        from vitedge.api import export
-        return export
+    if name == "export_model":
+        from vitedge.export import export_model
+        return export_model
     raise AttributeError(f"module 'vitedge' has no attribute {name!r}")
 
 
-__all__ = ["IOSpec", "LoadedModel", "VitedgeError", "ViTConfig", "VisionTransformer", "export", "from_module",
+__all__ = ["IOSpec", "LoadedModel", "VitedgeError", "ViTConfig", "VisionTransformer", "export_model", "from_module",
            "load_dataset", "load_model", "__version__"]
