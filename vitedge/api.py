@@ -4,13 +4,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from vitedge.artifact import read_artifacts_file
 from vitedge.console import log
 from vitedge.data import Dataset, load_dataset
 from vitedge.data.defaults import default_data, sample_images
-from vitedge.errors import DataError
+from vitedge.data.overlap import overlapping_images
+from vitedge.errors import DataError, ModelSourceError
 from vitedge.export import export_model, parse_formats
-from vitedge.export.run import ExportResult
+from vitedge.export.run import ExportResult, previous_artifacts
 from vitedge.models import LoadedModel, load_model
+from vitedge.quantize.run import QuantizeResult, quantize_artifacts
+from vitedge.quantize.scheme import Scheme
 
 
 DEFAULT_PARITY_SAMPLES = 500  # enough for an FP32 numerics check; the built-in held-out set is used whole
@@ -43,3 +47,79 @@ def export(source: str, formats: str = "all", out: str | Path = "runs/export", w
     chosen = parse_formats(formats)
     dataset = resolve_eval_data(model, data, samples)
     return export_model(model, chosen, Path(out), dataset, threads=threads, force=force, resume=resume)
+
+
+MIN_CALIBRATION = 16
+DEFAULT_CALIBRATION_SAMPLES = 300
+
+
+def quantize(source: str, formats: str = "all", precisions: str = "fp16,int8", int8_modes: str = "static",
+             calibration_method: str = "minmax", per_channel: bool = True, calib: str | None = None,
+             calib_samples: int | None = None, eval_data: str | None = None, eval_samples: int | None = None,
+             max_drop: float | None = None, out: str | Path = "runs/quantize", weights: str | None = None,
+             threads: int | None = None, force: bool = False, resume: bool = False,
+             allow_overlap: bool = False) -> QuantizeResult:
+    """`vitedge quantize`: FP32 artifacts (exported here, or from an export's artifacts.json) -> FP16 / INT8."""
+    out = Path(out)
+    previous_artifacts(out, force, resume)  # refuse a used --out before any work
+    schemes = parse_schemes(precisions, int8_modes, calibration_method, per_channel)
+    model, export_doc = _model_and_export(source, weights)
+    calib_set = _data_for(model, calib, "calib", calib_samples or DEFAULT_CALIBRATION_SAMPLES, "--calib")
+    eval_set = _data_for(model, eval_data, "eval", eval_samples, "--eval")
+    _check_calibration(calib_set, eval_set, allow_overlap, any(s.needs_calibration for s in schemes))
+    chosen = parse_formats(formats)
+    if export_doc is None:
+        export_result = export_model(model, chosen, out / "fp32", eval_set, threads=threads, force=force, resume=True)
+        fp32, root = export_result.artifacts, out / "fp32"
+    else:
+        doc, root = export_doc
+        fp32 = [a for a in doc["artifacts"] if a.stage == "export" and a.format in chosen]
+    usable = [a for a in fp32 if a.parity and a.parity.get("passed")]
+    for skipped in set(a.format for a in fp32) - set(a.format for a in usable):
+        log(f"{skipped}: the FP32 artifact failed its parity check; not quantized")
+    return quantize_artifacts(model, usable, root, out, calib_set, eval_set, schemes, max_drop=max_drop,
+                              threads=threads, force=force, resume=resume)
+
+
+def parse_schemes(precisions: str, int8_modes: str, calibration: str, per_channel: bool) -> list[Scheme]:
+    chosen = [p.strip().lower() for p in precisions.split(",") if p.strip()]
+    schemes = []
+    for precision in chosen:
+        if precision == "fp32":
+            continue  # the FP32 artifacts are always part of the output
+        modes = [m.strip() for m in int8_modes.split(",") if m.strip()] if precision == "int8" else ["static"]
+        schemes += [Scheme(precision, mode, per_channel, calibration) for mode in modes]
+    return schemes
+
+
+def _model_and_export(source: str, weights: str | None):
+    """A model source, or an export folder / its artifacts.json (then the model is rebuilt and checked)."""
+    path = Path(source)
+    manifest = path / "artifacts.json" if path.is_dir() and (path / "artifacts.json").is_file() else path
+    if manifest.name != "artifacts.json":
+        return load_model(source, weights=weights), None
+    doc = read_artifacts_file(manifest)
+    recorded = doc["model"]
+    model = load_model(recorded["source"], weights=weights or recorded.get("weights"))
+    if model.fingerprint() != recorded["id"]:
+        raise ModelSourceError(f"{manifest}: the model {recorded['source']} no longer matches the exported one",
+                               "re-export it, or pass the weights it was exported from with --weights")
+    return model, (doc, manifest.parent)
+
+
+def _data_for(model: LoadedModel, arg: str | None, split: str, limit: int | None, flag: str) -> Dataset:
+    arg = arg or default_data(model.name, split)
+    if arg is None:
+        raise DataError(f"{flag} is required for {model.name}",
+                        f"pass {flag} DATA (class-folder tree, .npz or IDX, optionally PATH[START:END])")
+    return load_dataset(arg, model.spec, limit=limit)
+
+
+def _check_calibration(calib: Dataset, evaluation: Dataset, allow_overlap: bool, needs_calibration: bool) -> None:
+    if needs_calibration and len(calib) < MIN_CALIBRATION:
+        raise DataError(f"calibration data {calib.source} has {len(calib)} images; INT8 calibration needs at least "
+                        f"{MIN_CALIBRATION}", "pass more images with --calib (100-1000 is typical)")
+    shared = 0 if allow_overlap else overlapping_images(calib, evaluation)
+    if shared:
+        raise DataError(f"{shared} image(s) of the evaluation data {evaluation.source} also appear in the "
+                        f"calibration data {calib.source}", "use held-out evaluation images, or pass --allow-overlap")

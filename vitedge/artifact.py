@@ -11,7 +11,12 @@
         {"id", "format", "precision", "path", "sha256", "bytes", "files": [{path, sha256, bytes}],
          "stage", "parent", "config", "inputs", "outputs", "export_seconds",
          "parity": {samples, max_abs_diff, mean_cosine, min_cosine, top1_agreement, top1, reference_top1,
-                    runtime, passed, tolerance}}
+                    runtime, passed, tolerance},
+         "quantization": {scheme: {precision, mode, per_channel, calibration, keep_float},   # quantize stage
+                          calibration: {source, sha256, count}, layers_quantized, float_groups,
+                          fallback: {max_drop_pp, met, steps: [...], sensitivity: {...}}, seconds},
+         "accuracy": {samples, top1, reference_top1, drop_pp, top1_agreement, mean_cosine, min_cosine,
+                      max_abs_diff, data, data_sha256}}                                # held-out data
       ]
     }
 
@@ -45,6 +50,8 @@ class Artifact:
     outputs: list[dict] = field(default_factory=list)
     export_seconds: float | None = None
     parity: dict | None = None
+    quantization: dict | None = None  # quantize stage: scheme, calibration, layers kept in float, fallback steps
+    accuracy: dict | None = None  # on held-out data vs the FP32 PyTorch reference: top1, drop_pp, cosine, ...
 
     @classmethod
     def from_files(cls, root: Path, files: list[Path], **fields_) -> "Artifact":

@@ -41,6 +41,47 @@ def _run_export(args) -> int:
     return 0
 
 
+def _add_quantize(sub) -> None:
+    p = sub.add_parser("quantize", help="FP16 and INT8 artifacts with calibration and an accuracy-aware fallback")
+    p.add_argument("source", help="model (as for export), or an export folder / its artifacts.json")
+    p.add_argument("--weights", help="weights file, as for export")
+    p.add_argument("--format", default="all", help="comma-separated: onnx,openvino,tflite or all (default: all)")
+    p.add_argument("--precision", default="fp16,int8", help="comma-separated: fp16,int8 (default: both)")
+    p.add_argument("--int8", default="static", dest="int8_modes",
+                   help="int8 schemes, comma-separated: static (default), dynamic, full-integer")
+    p.add_argument("--calibration-method", default="minmax", choices=("minmax", "entropy", "percentile"))
+    p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales (default: per-channel)")
+    p.add_argument("--calib", help="calibration images (default: the built-in model's calibration set)")
+    p.add_argument("--calib-samples", type=int, help="calibration images used (default: 300)")
+    p.add_argument("--eval", dest="eval_data", help="held-out labelled images (default: the built-in model's)")
+    p.add_argument("--eval-samples", type=int, help="evaluation images used (default: all)")
+    p.add_argument("--max-drop", type=float,
+                   help="accuracy drop allowed, in percentage points; INT8 keeps sensitive layers in float to meet it")
+    p.add_argument("--allow-overlap", action="store_true", help="allow images shared by --calib and --eval")
+    p.add_argument("--out", default="runs/quantize", help="output folder (default: runs/quantize)")
+    p.add_argument("--threads", type=int, help="runtime threads for evaluation (default: all cores)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--force", action="store_true", help="replace the artifacts already in --out")
+    mode.add_argument("--resume", action="store_true", help="keep artifacts in --out that are still valid")
+    p.set_defaults(run=_run_quantize)
+
+
+def _run_quantize(args) -> int:
+    from vitedge import api
+    from vitedge.quantize.table import quantize_table
+
+    result = api.quantize(
+        args.source, args.format, args.precision, args.int8_modes, args.calibration_method, not args.per_tensor,
+        args.calib, args.calib_samples, args.eval_data, args.eval_samples, args.max_drop, args.out, args.weights,
+        args.threads, args.force, args.resume, args.allow_overlap)
+    print(quantize_table(result.artifacts))
+    print(f"\nwrote {Path(result.out) / 'artifacts.json'}")
+    if result.failures:
+        print("\n" + "\n".join(f"FAILED: {f}" for f in result.failures), file=sys.stderr)
+        return 1
+    return 0
+
+
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="the built-in default end to end: vit4mnist, real MNIST data, every format")
     p.add_argument("--out", default=DEMO_OUT, help=f"output folder (default: {DEMO_OUT})")
@@ -74,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitedge", description="Take pretrained Vision Transformers to edge devices.")
     parser.add_argument("--version", action="version", version=f"vitedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_export, _add_models):
+    for add in (_add_demo, _add_export, _add_quantize, _add_models):
         add(sub)
     return parser
 

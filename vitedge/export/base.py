@@ -45,7 +45,7 @@ def require(module: str, extra: str):
                                   f'pip install "vitedge[{extra}]"') from None
 
 
-NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "torch.onnx", "litert_torch")
+NOISY_LOGGERS = ("", "torchao", "torch.utils._pytree", "torch.onnx", "litert_torch")  # "": root (ORT logs there)
 
 
 @contextmanager

@@ -45,7 +45,7 @@ def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, thr
                  force: bool = False, resume: bool = False, tolerance: Tolerance = FP32_TOLERANCE) -> ExportResult:
     """Export `model` to each format under `out`, checking parity on `data` (a vitedge.data.Dataset)."""
     out = Path(out)
-    previous, previous_data = _previous_artifacts(out, force, resume)
+    previous, previous_data = previous_artifacts(out, force, resume)
     remove_stale_staging(out) if out.is_dir() else None
     threads = threads or os.cpu_count() or 1
     model_doc = model.describe()
@@ -72,11 +72,12 @@ def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, thr
     return result
 
 
-def _previous_artifacts(out: Path, force: bool, resume: bool) -> tuple[dict[str, Artifact], str | None]:
+def previous_artifacts(out: Path, force: bool, resume: bool) -> tuple[dict[str, Artifact], str | None]:
     """Artifacts of an earlier run that --resume may keep, and the hash of the data their parity was measured on."""
     manifest = out / "artifacts.json"
     suffixes = {EXPORTERS.get(f).suffix for f in EXPORTERS.names()}
     has_outputs = manifest.is_file() or (out.is_dir() and any(p.suffix in suffixes for p in out.iterdir()))
+    # artifacts.json is rewritten after every artifact, so an interrupted run leaves a consistent one to resume
     if not has_outputs:
         return {}, None
     if not (force or resume):

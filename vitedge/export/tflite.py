@@ -61,9 +61,9 @@ class TfliteExporter:
         inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 
         def run_one(batch: np.ndarray) -> np.ndarray:
-            interpreter.set_tensor(inp["index"], np.ascontiguousarray(batch, np.float32))
+            interpreter.set_tensor(inp["index"], _to_input(np.ascontiguousarray(batch, np.float32), inp))
             interpreter.invoke()
-            return interpreter.get_tensor(out["index"]).copy()
+            return _from_output(interpreter.get_tensor(out["index"]), out)
 
         return lambda batch: run_in_batches(run_one, batch, STATIC_BATCH)
 
@@ -73,6 +73,24 @@ class TfliteExporter:
         describe = lambda name, d: {"name": name, "shape": d["shape"].tolist(), "dtype": np.dtype(d["dtype"]).name}
         return ([describe(n, d) for n, d in signature.get_input_details().items()],
                 [describe(n, d) for n, d in signature.get_output_details().items()])
+
+
+def _to_input(batch: np.ndarray, detail: dict) -> np.ndarray:
+    """Quantize a float batch for an int8 / uint8 model input (float inputs pass through)."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind not in "iu":
+        return batch
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(batch / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def _from_output(values: np.ndarray, detail: dict) -> np.ndarray:
+    """Dequantize an int8 / uint8 model output to float32 (float outputs are copied)."""
+    if np.dtype(detail["dtype"]).kind not in "iu":
+        return values.copy()
+    scale, zero_point = detail["quantization"]
+    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
 EXPORTERS.register("tflite")(TfliteExporter())

@@ -22,6 +22,7 @@ class LoadedModel:
     config: ViTConfig | None = None
     weights_sha256: str | None = None
     notes: list[str] = field(default_factory=list)
+    weights_path: str | None = None
 
     def __post_init__(self):
         self.module.eval()
@@ -44,6 +45,7 @@ class LoadedModel:
             "id": self.fingerprint(),
             "name": self.name,
             "source": self.source,
+            "weights": self.weights_path,
             "weights_sha256": self.weights_sha256,
             "parameters": self.parameters,
             "architecture": self.config.to_dict() if self.config else None,

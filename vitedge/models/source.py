@@ -70,7 +70,8 @@ def _from_spec(raw: dict, source: str, weights_override, random_init: bool) -> L
     if state is not None:
         load_strict(module, state, str(weights))
     digest = _file_sha256(weights) if weights and Path(weights).is_file() else None
-    return LoadedModel(module, spec, raw.get("name", source), source, config, digest, notes)
+    weights_path = str(Path(weights).resolve()) if weights else None
+    return LoadedModel(module, spec, raw.get("name", source), source, config, digest, notes, weights_path)
 
 
 def _base_entry(base: str | None, source: str) -> ZooEntry | None:

@@ -6,6 +6,11 @@ so activation x activation MatMuls (q @ k^T, attn @ v) are excluded by name.
 """
 from __future__ import annotations
 
+import atexit
+import functools
+import hashlib
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +95,7 @@ class OnnxQuantizer:
         full = scheme.mode == "full-integer"
         op_types = None if full else list(WEIGHT_OPS)
         method = getattr(quantization.CalibrationMethod, CALIBRATION_METHODS[scheme.calibration])
-        cache = out.with_suffix(".ranges.json")
-        self._calibrate(inp, op_types, method, cache, out.parent)
+        cache = self._ranges(inp, op_types, method)
         quantization.quantize_static(
             model, str(out), None, calibration_cache_path=str(cache),
             quant_format=quantization.QuantFormat.QDQ,
@@ -102,21 +106,35 @@ class OnnxQuantizer:
             calibrate_method=method,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
-        cache.unlink()
 
-    def _calibrate(self, inp: QuantInput, op_types, method, cache: Path, workdir: Path) -> None:
-        """Activation ranges, computed here because quantize_static cannot pass the histogram size: its Entropy
-        calibrator then uses 128 bins for 128 quantized bins, a single candidate threshold, i.e. MinMax's ranges."""
+    def _ranges(self, inp: QuantInput, op_types, method) -> Path:
+        """Activation ranges, computed once per (model, calibration, method): the fallback's retries reuse them.
+
+        Computed here because quantize_static cannot pass the histogram size: its Entropy calibrator then uses
+        128 bins for 128 quantized bins, a single candidate threshold, i.e. MinMax's ranges."""
+        key = hashlib.sha256(f"{inp.fp32_path.resolve()}|{inp.fp32_path.stat().st_mtime_ns}|{method.name}|{op_types}"
+                             .encode() + inp.calibration.tobytes()).hexdigest()[:16]
+        cache = _cache_dir() / f"{key}.json"
+        if cache.is_file():
+            return cache
         quantization = require("onnxruntime.quantization", "onnx")
         calibrate = require("onnxruntime.quantization.calibrate", "onnx")
         options = {"num_bins": 2048, "num_quantized_bins": 128} if method.name == "Entropy" else {}
         calibrator = quantization.create_calibrator(
-            inp.fp32_path, op_types, augmented_model_path=str(workdir / "augmented.onnx"),
+            inp.fp32_path, op_types, augmented_model_path=str(_cache_dir() / f"{key}.augmented.onnx"),
             calibrate_method=method, extra_options=options)
-        input_name = calibrator.model.graph.input[0].name
-        calibrator.collect_data(_Batches(input_name, inp.calibration))
+        calibrator.collect_data(_Batches(calibrator.model.graph.input[0].name, inp.calibration))
         calibrate.save_tensors_data(calibrator.compute_data(), cache)
-        (workdir / "augmented.onnx").unlink(missing_ok=True)
+        (_cache_dir() / f"{key}.augmented.onnx").unlink(missing_ok=True)
+        return cache
+
+
+@functools.cache
+def _cache_dir() -> Path:
+    """Per-process scratch folder for calibration ranges, removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="vitedge-ort-ranges-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 QUANTIZERS.register("onnx")(OnnxQuantizer())

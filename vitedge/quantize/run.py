@@ -1,0 +1,187 @@
+"""Quantize FP32 artifacts to each (format, scheme), evaluate them on held-out data, and record them."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vitedge.artifact import Artifact, artifact_id, write_artifacts_file
+from vitedge.console import log
+from vitedge.data import Dataset
+from vitedge.errors import VitedgeError
+from vitedge.export.base import EXPORTERS
+from vitedge.export.run import previous_artifacts
+from vitedge.fileio import remove_stale_staging, staging_dir
+from vitedge.models.loaded import LoadedModel
+from vitedge.quantize.base import QUANTIZERS, QuantInput
+from vitedge.quantize.evaluate import CalibrationProbe, Evaluator, finite_inputs
+from vitedge.quantize.scheme import Scheme
+from vitedge.quantize.sensitivity import FallbackResult, accuracy_aware, group_layers
+from vitedge.versions import tool_versions
+
+
+@dataclass
+class QuantizeResult:
+    out: Path
+    artifacts: list[Artifact]
+    reused: list[str] = field(default_factory=list)  # artifact ids kept from an earlier run
+    failures: list[str] = field(default_factory=list)  # conversions that failed, drops beyond --max-drop
+
+
+@dataclass
+class QuantizeContext:
+    """Everything one (format, scheme) job needs."""
+
+    model: LoadedModel
+    out: Path
+    calib: Dataset
+    evaluator: Evaluator
+    probe: CalibrationProbe
+    calib_inputs: object
+    max_drop: float | None
+    threads: int
+
+
+def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path, out: Path, calib: Dataset,
+                       evaluation: Dataset, schemes: list[Scheme], *, max_drop: float | None = None,
+                       threads: int | None = None, force: bool = False, resume: bool = False) -> QuantizeResult:
+    """Quantize every FP32 artifact in `fp32` (paths relative to `fp32_root`) with every applicable scheme."""
+    out = Path(out)
+    previous, _ = previous_artifacts(out, force, resume)
+    remove_stale_staging(out) if out.is_dir() else None
+    threads = threads or os.cpu_count() or 1
+    calib_inputs = finite_inputs(calib, model, "calibration")
+    log(f"reference: PyTorch FP32 on {len(evaluation)} held-out images from {evaluation.source}")
+    ctx = QuantizeContext(model, out, calib, Evaluator(model, evaluation, threads),
+                          CalibrationProbe(model, calib_inputs, threads), calib_inputs, max_drop, threads)
+    result = QuantizeResult(out, [])
+    model_doc, data_doc = model.describe(), _data_doc(evaluation)
+    for base in fp32:
+        result.artifacts.append(_evaluated_fp32(ctx, base, fp32_root))
+        for scheme in schemes:
+            artifact = _quantize_or_keep(ctx, base, fp32_root, scheme, previous, result)
+            if artifact is not None:
+                result.artifacts.append(artifact)
+            write_artifacts_file(out, model_doc, data_doc, tool_versions(), result.artifacts)
+    return result
+
+
+def _data_doc(data: Dataset) -> dict:
+    return {"source": data.source, "sha256": data.sha256(), "count": len(data), "labelled": data.labels is not None}
+
+
+def _evaluated_fp32(ctx: QuantizeContext, base: Artifact, root: Path) -> Artifact:
+    """The FP32 artifact as the quantized ones' reference row; its path is made relative to OUT."""
+    relocated = Artifact(**{**base.to_dict(), "path": _relative(root / base.path, ctx.out),
+                            "files": [{**f, "path": _relative(root / f["path"], ctx.out)} for f in base.files]})
+    log(f"{base.format} fp32: evaluating on {len(ctx.evaluator.data)} held-out images")
+    relocated.accuracy = ctx.evaluator.evaluate(base.format, root / base.path)
+    return relocated
+
+
+def _relative(path: Path, out: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), out.resolve())).as_posix()
+
+
+def _quantize_or_keep(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, previous: dict,
+                      result: QuantizeResult) -> Artifact | None:
+    quantizer = QUANTIZERS.get(base.format)
+    if scheme.precision == "int8" and scheme.mode not in quantizer.int8_modes:
+        log(f"{base.format} {scheme.tag}: skipped, {base.format} has no {scheme.mode} int8 scheme")
+        return None
+    config = {"scheme": scheme.to_dict(), "calibration": ctx.calib.sha256() if scheme.needs_calibration else None,
+              "calibration_count": len(ctx.calib), "max_drop_pp": ctx.max_drop,
+              "tools": tool_versions(("onnxruntime", "openvino", "nncf", "litert-torch", "ai-edge-quantizer"))}
+    art_id = artifact_id("quantize", base.id, config)
+    kept = previous.get(art_id)
+    if kept is not None and kept.verify(ctx.out) is None:
+        log(f"{base.format} {scheme.tag}: unchanged since the last run, kept {kept.path}")
+        result.reused.append(art_id)
+        _report_unmet(kept, result)
+        return kept
+    try:
+        artifact = _quantize(ctx, base, root, scheme, art_id, config)
+    except VitedgeError as exc:
+        result.failures.append(f"{base.format} {scheme.tag}: {exc}")
+        log(f"{base.format} {scheme.tag}: FAILED: {exc}")
+        return None
+    _report_unmet(artifact, result)
+    return artifact
+
+
+def _report_unmet(artifact: Artifact, result: QuantizeResult) -> None:
+    fallback = (artifact.quantization or {}).get("fallback")
+    if fallback and not fallback["met"]:
+        acc = artifact.accuracy
+        result.failures.append(
+            f"{artifact.path}: drop {acc['drop_pp']:.2f} pp exceeds --max-drop {fallback['max_drop_pp']} pp even with "
+            f"{len(artifact.quantization['float_groups'])} layer group(s) in float (best found, kept for inspection)")
+
+
+def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, art_id: str,
+              config: dict) -> Artifact:
+    quantizer = QUANTIZERS.get(base.format)
+    inp = QuantInput(ctx.model, root / base.path, ctx.calib_inputs)
+    log(f"{base.format} {scheme.tag}: quantizing ...")
+    started = time.perf_counter()
+    with staging_dir(ctx.out) as staging:
+        attempt = _attempt_function(ctx, quantizer, inp, base.format, staging)
+        layers = quantizer.layers(inp, scheme) if scheme.precision == "int8" else []
+        if ctx.max_drop is not None and scheme.precision == "int8":
+            outcome = accuracy_aware(attempt, lambda p: ctx.probe.error(base.format, p), scheme, layers,
+                                     ctx.max_drop)
+        else:
+            path, evaluation = attempt(scheme, True)
+            outcome = FallbackResult(path, evaluation, scheme, True)
+        seconds = time.perf_counter() - started
+        final = _move_into(outcome.path.parent, ctx.out)
+    inputs, outputs = EXPORTERS.get(base.format).io_description(final[0])
+    artifact = Artifact.from_files(
+        ctx.out, final, id=art_id, format=base.format, precision=scheme.precision, stage="quantize", parent=base.id,
+        config=config, inputs=inputs, outputs=outputs, export_seconds=round(seconds, 3),
+        quantization=_quantization_doc(ctx, outcome, layers, seconds), accuracy=outcome.evaluation)
+    log(f"{base.format} {scheme.tag}: wrote {final[0].name} in {seconds:.1f} s; {_accuracy_line(outcome.evaluation)}")
+    return artifact
+
+
+def _accuracy_line(acc: dict) -> str:
+    if acc["top1"] is None:
+        return f"min logit cosine {acc['min_cosine']:.5f}"
+    return f"top-1 {100 * acc['top1']:.2f}% (drop {acc['drop_pp']:.2f} pp)"
+
+
+def _attempt_function(ctx: QuantizeContext, quantizer, inp: QuantInput, fmt: str, staging: Path):
+    counter = iter(range(1, 10_000))
+
+    def attempt(scheme: Scheme, evaluate: bool):
+        folder = staging / f"attempt-{next(counter)}"
+        folder.mkdir()
+        files = quantizer.quantize(inp, scheme, folder)
+        return files[0], (ctx.evaluator.evaluate(fmt, files[0]) if evaluate else None)
+
+    return attempt
+
+
+def _move_into(folder: Path, out: Path) -> list[Path]:
+    """Move an attempt's files into OUT (atomic renames); the main file first, as the quantizer listed it."""
+    moved = []
+    for src in sorted(folder.iterdir(), key=lambda p: (p.suffix not in (".onnx", ".xml", ".tflite"), p.name)):
+        dst = out / src.name
+        os.replace(src, dst)
+        moved.append(dst)
+    shutil.rmtree(folder, ignore_errors=True)
+    return moved
+
+
+def _quantization_doc(ctx: QuantizeContext, outcome: FallbackResult, layers: list[str], seconds: float) -> dict:
+    groups = group_layers(list(outcome.scheme.keep_float))
+    doc = {"scheme": outcome.scheme.to_dict(), "layers_quantized": len(layers) - len(outcome.scheme.keep_float),
+           "float_groups": list(groups), "seconds": round(seconds, 3),
+           "calibration": {"source": ctx.calib.source, "sha256": ctx.calib.sha256(), "count": len(ctx.calib)}
+           if outcome.scheme.needs_calibration else None}
+    if ctx.max_drop is not None and outcome.scheme.precision == "int8":
+        doc["fallback"] = {"max_drop_pp": ctx.max_drop, "met": outcome.met, "steps": outcome.steps,
+                           "sensitivity": outcome.sensitivity}
+    return doc
