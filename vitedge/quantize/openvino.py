@@ -1,0 +1,199 @@
+"""OpenVINO IR quantization: FP16-compressed IR, and int8 IR by NNCF post-training quantization.
+
+int8 `static` runs NNCF with `model_type=TRANSFORMER` and ignores the attention ops (ScaledDotProductAttention,
+activation x activation MatMuls), so the weight-bearing MatMul / Convolution ops get int8 and LayerNorm, Softmax,
+GELU and attention stay float; `full-integer` runs NNCF without either, so NNCF quantizes every op it can.
+Layer names are OpenVINO op friendly names, which carry the PyTorch module path
+(`__module.blocks.3.attn.qkv/aten::linear/MatMul`).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from vitedge.errors import ExportError, VitedgeError
+from vitedge.export.base import quiet_converters, require
+from vitedge.quantize.base import QUANTIZERS, QuantInput
+from vitedge.quantize.scheme import Scheme
+
+EXTRA = "openvino"
+WEIGHT_OPS = ("MatMul", "Convolution")
+# Scheme.calibration -> NNCF activation range estimator (None: NNCF's default, the mean of per-sample min / max).
+RANGE_ESTIMATORS = {"minmax": None, "percentile": "MEAN_QUANTILE", "entropy": "HISTOGRAM"}
+
+
+class OpenVinoQuantizer:
+    format = "openvino"
+    int8_modes = ("static", "full-integer")
+
+    def quantize(self, inp: QuantInput, scheme: Scheme, folder: Path) -> list[Path]:
+        """Write `{model}_{tag}.xml` + `.bin`: FP16-compressed weights, or an NNCF int8 IR."""
+        ov = require("openvino", EXTRA)
+        model = ov.Core().read_model(str(inp.fp32_path))
+        if scheme.precision == "fp16":
+            return save_ir(model, inp, scheme, folder, compress_to_fp16=True)
+        check_int8(model, inp, scheme)
+        nncf = require("nncf", EXTRA)
+        with quiet_nncf():
+            try:
+                quantized = nncf.quantize(model, calibration_dataset(nncf, inp.calibration),
+                                          **nncf_options(nncf, model, scheme, len(inp.calibration)))
+            except Exception as exc:  # NNCF raises many types; the user sees one
+                raise _nncf_error(inp, scheme, exc) from exc
+        return save_ir(quantized, inp, scheme, folder, compress_to_fp16=False)
+
+    def layers(self, inp: QuantInput, scheme: Scheme) -> list[str]:
+        """Friendly names of the MatMul (constant weight) and Convolution ops in graph order; full-integer adds
+        the attention ops."""
+        ov = require("openvino", EXTRA)
+        return quantized_op_names(ov.Core().read_model(str(inp.fp32_path)), scheme)
+
+
+def check_int8(model, inp: QuantInput, scheme: Scheme) -> None:
+    """Refuse what NNCF would fail on late or obscurely: other modes, missing / misshapen calibration, unknown names."""
+    modes = OpenVinoQuantizer.int8_modes
+    if scheme.mode not in modes:
+        raise VitedgeError(f"OpenVINO int8 does not support the {scheme.mode!r} scheme",
+                           f"choose from {', '.join(modes)}")
+    if inp.calibration is None or len(inp.calibration) == 0:
+        raise VitedgeError(f"int8 {scheme.mode} quantization needs calibration images", "pass --data")
+    if tuple(inp.calibration.shape[1:]) != tuple(inp.model.spec.input_size):
+        raise VitedgeError(f"calibration images are {tuple(inp.calibration.shape[1:])}, "
+                           f"the model expects {tuple(inp.model.spec.input_size)}", "load them with the model's IOSpec")
+    unknown = sorted(set(scheme.keep_float) - set(quantized_op_names(model, scheme)))
+    if unknown:
+        raise VitedgeError(f"keep_float names ops not in {inp.fp32_path.name}: {', '.join(unknown[:3])}",
+                           "use the names that layers() lists")
+
+
+def quantized_op_names(model, scheme: Scheme) -> list[str]:
+    """What `keep_float` may name for `scheme`: weight ops, plus the attention ops under full-integer."""
+    if scheme.mode == "full-integer":
+        skip = set(attention_op_names(model))
+        return [op.get_friendly_name() for op in model.get_ordered_ops()
+                if op.get_type_name() in WEIGHT_OPS or op.get_friendly_name() in skip]
+    return weight_op_names(model)
+
+
+def weight_op_names(model) -> list[str]:
+    """Ops that carry weights: Convolution, and MatMul whose second input is a (possibly converted) constant."""
+    names = []
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind == "Convolution" or (kind == "MatMul" and _is_constant(op.input_value(1).get_node())):
+            names.append(op.get_friendly_name())
+    return names
+
+
+def attention_op_names(model) -> list[str]:
+    """ScaledDotProductAttention ops, and MatMuls of two activations (q @ k^T, attn @ v), in graph order."""
+    return [op.get_friendly_name() for op in model.get_ordered_ops()
+            if op.get_type_name() == "ScaledDotProductAttention"
+            or (op.get_type_name() == "MatMul" and not any(_is_constant(v.get_node()) for v in op.input_values()))]
+
+
+def _is_constant(node) -> bool:
+    while node.get_type_name() in ("Convert", "Reshape", "Transpose") and node.get_input_size() > 0:
+        node = node.input_value(0).get_node()
+    return node.get_type_name() == "Constant"
+
+
+def save_ir(model, inp: QuantInput, scheme: Scheme, folder: Path, compress_to_fp16: bool) -> list[Path]:
+    ov = require("openvino", EXTRA)
+    xml = Path(folder) / f"{inp.model.name}_{scheme.tag}.xml"
+    ov.save_model(model, str(xml), compress_to_fp16=compress_to_fp16)
+    return [xml, xml.with_suffix(".bin")]
+
+
+def calibration_dataset(nncf, images: np.ndarray):
+    """One item per image (a 1 x C x H x W batch): NNCF's subset_size then counts images."""
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    return nncf.Dataset([images[i:i + 1] for i in range(len(images))])
+
+
+def nncf_options(nncf, model, scheme: Scheme, subset_size: int) -> dict:
+    """Keyword arguments of nncf.quantize for `scheme`."""
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    advanced = AdvancedQuantizationParameters()
+    if not scheme.per_channel:
+        advanced.weights_quantization_params = QuantizationParameters(per_channel=False)
+    estimator = RANGE_ESTIMATORS[scheme.calibration]
+    if estimator:
+        advanced.activations_range_estimator_params = getattr(RangeEstimatorParametersSet, estimator)
+    transformer = scheme.mode == "static"
+    options = {
+        "preset": nncf.QuantizationPreset.MIXED if transformer else nncf.QuantizationPreset.PERFORMANCE,
+        "subset_size": subset_size,
+        "advanced_parameters": advanced,
+    }
+    ignored = list(scheme.keep_float)
+    if transformer:
+        options["model_type"] = nncf.ModelType.TRANSFORMER
+        ignored += [name for name in attention_op_names(model) if name not in ignored]
+    if ignored:
+        options["ignored_scope"] = nncf.IgnoredScope(names=ignored)
+    return options
+
+
+def quantize_with_accuracy_control(inp: QuantInput, scheme: Scheme, folder: Path, eval_images: np.ndarray,
+                                   eval_labels: np.ndarray, max_drop_pp: float) -> list[Path]:
+    """NNCF's own accuracy control: quantize, then revert ops to float until top-1 drops at most `max_drop_pp`.
+
+    Top-1 accuracy is measured with OpenVINO (FP32 inference) on `eval_images` (normalized float32 NCHW).
+    """
+    ov = require("openvino", EXTRA)
+    nncf = require("nncf", EXTRA)
+    model = ov.Core().read_model(str(inp.fp32_path))
+    check_int8(model, inp, scheme)
+    images = np.ascontiguousarray(eval_images, dtype=np.float32)
+    items = [(images[i:i + 1], int(eval_labels[i])) for i in range(len(images))]
+    validation = nncf.Dataset(items, lambda item: item[0])
+    options = nncf_options(nncf, model, scheme, len(inp.calibration))
+    options["advanced_quantization_parameters"] = options.pop("advanced_parameters")
+    with quiet_nncf():
+        try:
+            quantized = nncf.quantize_with_accuracy_control(
+                model, calibration_dataset(nncf, inp.calibration), validation,
+                top1_accuracy, max_drop=max_drop_pp / 100, drop_type=nncf.DropType.ABSOLUTE, **options)
+        except Exception as exc:
+            raise _nncf_error(inp, scheme, exc) from exc
+    return save_ir(quantized, inp, scheme, folder, compress_to_fp16=False)
+
+
+def top1_accuracy(compiled, items) -> float:
+    """NNCF validation function: the fraction of (image, label) items whose argmax logit is the label."""
+    request = compiled.create_infer_request()
+    hits = total = 0
+    for image, label in items:
+        hits += int(np.argmax(request.infer([image])[0]) == label)
+        total += 1
+    return hits / max(total, 1)
+
+
+@contextmanager
+def quiet_nncf() -> Iterator[None]:
+    """Keep NNCF's warnings and errors, drop its INFO lines; its progress bars go to stderr like ours, not stdout."""
+    nncf = require("nncf", EXTRA)
+    level = logging.getLogger("nncf").level
+    nncf.set_log_level(logging.WARNING)
+    try:
+        with quiet_converters(), redirect_stdout(sys.stderr):
+            yield
+    finally:
+        nncf.set_log_level(level or logging.INFO)
+
+
+def _nncf_error(inp: QuantInput, scheme: Scheme, exc: Exception) -> ExportError:
+    return ExportError(f"NNCF failed to quantize {inp.fp32_path.name} to int8 {scheme.mode}: "
+                       f"{type(exc).__name__}: {str(exc).strip()}",
+                       "try another --int8 scheme, or keep the failing layers in float")
+
+
+QUANTIZERS.register("openvino")(OpenVinoQuantizer())
