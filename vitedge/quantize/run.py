@@ -42,11 +42,13 @@ class QuantizeContext:
     calib_inputs: object
     max_drop: float | None
     threads: int
+    nncf_accuracy_control: bool = False
 
 
 def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path, out: Path, calib: Dataset,
                        evaluation: Dataset, schemes: list[Scheme], *, max_drop: float | None = None,
-                       threads: int | None = None, force: bool = False, resume: bool = False) -> QuantizeResult:
+                       threads: int | None = None, force: bool = False, resume: bool = False,
+                       nncf_accuracy_control: bool = False) -> QuantizeResult:
     """Quantize every FP32 artifact in `fp32` (paths relative to `fp32_root`) with every applicable scheme."""
     out = Path(out)
     previous, _ = previous_artifacts(out, force, resume)
@@ -55,7 +57,8 @@ def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path
     calib_inputs = finite_inputs(calib, model, "calibration")
     log(f"reference: PyTorch FP32 on {len(evaluation)} held-out images from {evaluation.source}")
     ctx = QuantizeContext(model, out, calib, Evaluator(model, evaluation, threads),
-                          CalibrationProbe(model, calib_inputs, threads), calib_inputs, max_drop, threads)
+                          CalibrationProbe(model, calib_inputs, threads), calib_inputs, max_drop, threads,
+                          nncf_accuracy_control)
     result = QuantizeResult(out, [])
     model_doc, data_doc = model.describe(), _data_doc(evaluation)
     for base in fp32:
@@ -129,7 +132,9 @@ def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, 
     with staging_dir(ctx.out) as staging:
         attempt = _attempt_function(ctx, quantizer, inp, base.format, staging)
         layers = quantizer.layers(inp, scheme) if scheme.precision == "int8" else []
-        if ctx.max_drop is not None and scheme.precision == "int8":
+        if _uses_nncf_control(ctx, base.format, scheme):
+            outcome = _nncf_controlled(ctx, inp, scheme, staging)
+        elif ctx.max_drop is not None and scheme.precision == "int8":
             outcome = accuracy_aware(attempt, lambda p: ctx.probe.error(base.format, p), scheme, layers,
                                      ctx.max_drop)
         else:
@@ -150,6 +155,28 @@ def _accuracy_line(acc: dict) -> str:
     if acc["top1"] is None:
         return f"min logit cosine {acc['min_cosine']:.5f}"
     return f"top-1 {100 * acc['top1']:.2f}% (drop {acc['drop_pp']:.2f} pp)"
+
+
+def _uses_nncf_control(ctx: QuantizeContext, fmt: str, scheme: Scheme) -> bool:
+    return ctx.nncf_accuracy_control and fmt == "openvino" and scheme.needs_calibration and ctx.max_drop is not None
+
+
+def _nncf_controlled(ctx: QuantizeContext, inp: QuantInput, scheme: Scheme, staging: Path) -> FallbackResult:
+    """NNCF's own accuracy control (quantize_with_accuracy_control) on the evaluation data, instead of ours."""
+    from vitedge.quantize.openvino import quantize_with_accuracy_control
+
+    data = ctx.evaluator.data
+    if data.labels is None:
+        raise VitedgeError("NNCF accuracy control needs labelled evaluation data", "pass --eval with labels")
+    folder = staging / "nncf-accuracy-control"
+    folder.mkdir()
+    files = quantize_with_accuracy_control(inp, scheme, folder, finite_inputs(data, ctx.model, "evaluation"),
+                                           data.labels, ctx.max_drop)
+    evaluation = ctx.evaluator.evaluate("openvino", files[0])
+    met = evaluation["drop_pp"] <= ctx.max_drop
+    return FallbackResult(files[0], evaluation, scheme, met, [{"method": "nncf.quantize_with_accuracy_control",
+                                                               "top1": evaluation["top1"],
+                                                               "drop_pp": evaluation["drop_pp"]}])
 
 
 def _attempt_function(ctx: QuantizeContext, quantizer, inp: QuantInput, fmt: str, staging: Path):
