@@ -9,6 +9,7 @@ import torch
 
 from vitedge.errors import ExportError
 from vitedge.export.base import EXPORTERS, Runner, quiet_converters, require, run_in_batches
+from vitedge.export.tflite_names import module_scopes, readable_names
 from vitedge.models.loaded import LoadedModel
 
 STATIC_BATCH = 1
@@ -38,6 +39,7 @@ class TfliteExporter:
             edge_model = litert_torch.convert(wrapped, sample_kwargs={"pixel_values": example})
         path = folder / f"{model.name}.tflite"
         edge_model.export(str(path))
+        path.write_bytes(readable_names(path.read_bytes(), module_scopes(model.module)))
         self._check_builtin_ops(path)
         return [path]
 

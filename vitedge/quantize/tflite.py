@@ -1,12 +1,14 @@
 """TFLite quantization without TensorFlow.
 
-int8 static: litert-torch PT2E (int8 weights and calibrated int8 activations on Linear / Conv and the adds / muls
-between them; LayerNorm, Softmax, GELU stay float). fp16, int8 dynamic and int8 full-integer: ai-edge-quantizer
-recipes applied to the FP32 .tflite. Layer names are PyTorch module paths (`blocks.3.attn.qkv`, `head.0`).
+int8 static: litert-torch PT2E, int8 weights and calibrated int8 activations on Linear / Conv (min-max or histogram
+observers; the converter also runs the GELU between fc1 and fc2 in int8; LayerNorm, Softmax and Q.K^T stay float),
+int8 model input and output. fp16 (float16 weights), int8 dynamic and int8 full-integer (min-max calibration):
+ai-edge-quantizer recipes on the FP32 .tflite, float32 IO. Layer names are module paths (`blocks.3.attn.qkv`).
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import re
 from pathlib import Path
@@ -17,6 +19,7 @@ import torch
 from vitedge.errors import ExportError, VitedgeError
 from vitedge.export.base import EXPORTERS, quiet_converters, require
 from vitedge.export.tflite import STATIC_BATCH, _NamedIO
+from vitedge.export.tflite_names import module_scopes as _scopes, readable_names as _readable_names
 from vitedge.quantize.base import QUANTIZERS, QuantInput
 from vitedge.quantize.scheme import Scheme
 
@@ -38,7 +41,9 @@ class TfliteQuantizer:
         with quiet_converters():
             try:
                 data = _pt2e_static(inp, scheme) if _is_static(scheme) else _aeq_quantize(inp, scheme)
-            except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
+            except VitedgeError:
+                raise
+            except Exception as exc:  # noqa: BLE001  (torch.export and the converters raise anything)
                 raise ExportError(f"TFLite {scheme.tag} quantization of {inp.model.name} failed: {exc}",
                                   "try another int8 mode, or keep the failing layers in float") from exc
         path.write_bytes(_readable_names(data, _scopes(inp.model.module)))
@@ -104,6 +109,10 @@ def _pt2e_quantizer(scheme: Scheme):
             return self._annotate_all_static_patterns(model, self.global_config, lambda n: _node_module(n) not in keep)
 
     config = pt2e.get_symmetric_quantization_config(is_per_channel=scheme.per_channel, is_dynamic=False)
+    if scheme.calibration == "minmax":  # the default config observes a histogram (what entropy / percentile get)
+        observer = require("torchao.quantization.pt2e", EXTRA).MinMaxObserver.with_args(eps=2**-12)
+        activation = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=observer)
+        config = dataclasses.replace(config, input_activation=activation, output_activation=activation)
     return KeepFloatQuantizer().set_global(config)
 
 
@@ -120,6 +129,7 @@ def _pt2e_static(inp: QuantInput, scheme: Scheme) -> bytes:
         for start in range(0, len(calibration), CALIB_BATCH):
             prepared(pixel_values=torch.from_numpy(calibration[start:start + CALIB_BATCH]))
         converted = ao.convert_pt2e(prepared, fold_quantize=False)
+        require("torchao.quantization.pt2e", EXTRA).move_exported_model_to_eval(converted)
         example = torch.zeros(STATIC_BATCH, *inp.model.spec.input_size)
         edge = litert_torch.convert(converted, sample_kwargs={"pixel_values": example},
                                     quant_config=qcfg.QuantConfig(pt2e_quantizer=quantizer))
@@ -127,18 +137,6 @@ def _pt2e_static(inp: QuantInput, scheme: Scheme) -> bytes:
 
 
 # --- ai-edge-quantizer (fp16, dynamic, full-integer) --------------------------------------------------------------
-
-
-def _scopes(module: torch.nn.Module) -> dict[str, str]:
-    """litert-torch tensor-name scope (`pkg.Class_attr/...`) of every submodule -> its module path."""
-    qual = lambda m: f"{type(m).__module__}.{type(m).__qualname__}"
-    root = f"{_NamedIO.__module__}.{_NamedIO.__qualname__}/{qual(module)}_{ROOT}"
-    by_path = {"": root}
-    for path, sub in module.named_modules():
-        if path:
-            parent, _, attr = path.rpartition(".")
-            by_path[path] = f"{by_path[parent]}/{qual(sub)}_{attr}"
-    return {scope: path for path, scope in by_path.items()}
 
 
 def _module_of(name: str, scopes: dict[str, str]) -> str | None:
@@ -155,7 +153,7 @@ def _graph_layers(inp: QuantInput, scheme: Scheme) -> list[tuple[str, str]]:
     wanted = None if scheme.precision == "int8" and scheme.mode == "full-integer" else WEIGHT_OPS
     found = []
     for op in model.subgraphs[0].operators:
-        name = str(codes[op.opcodeIndex])
+        name = codes[op.opcodeIndex]
         if wanted is not None and name not in wanted:
             continue
         tensors = model.subgraphs[0].tensors
@@ -196,30 +194,9 @@ def _aeq_quantize(inp: QuantInput, scheme: Scheme) -> bytes:
                    for i in range(len(inp.calibration))]
         with contextlib.redirect_stderr(io.StringIO()):  # its progress bar cannot be turned off
             calibration = quantizer.calibrate({"serving_default": samples})
-    result = quantizer.quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
+    with contextlib.redirect_stderr(io.StringIO()):
+        result = quantizer.quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
     return bytes(result.quantized_model)
-
-
-# --- tensor names -------------------------------------------------------------------------------------------------
-
-
-def _readable_names(data: bytes, scopes: dict[str, str]) -> bytes:
-    """Rename tensors from litert-torch scopes (`vitedge.models.vit.Block_0/...Linear_qkv;1`) to module paths
-    (`blocks.0.attn.qkv;1`), and tracing wrappers' names to `t`: on a small ViT long names are a third of the file."""
-    fu = require("ai_edge_quantizer.utils.tfl_flatbuffer_utils", EXTRA)
-    fb = require("ai_edge_litert.tools.flatbuffer_utils", EXTRA)
-    model = fu.read_model(bytearray(data))
-    for subgraph in model.subgraphs:
-        for tensor in subgraph.tensors:
-            pieces = fu.get_tensor_name(tensor).split(";")
-            tensor.name = ";".join(_readable(piece, scopes) for piece in pieces).encode()
-    return bytes(fb.convert_object_to_bytearray(model))
-
-
-def _readable(piece: str, scopes: dict[str, str]) -> str:
-    if piece in scopes:
-        return scopes[piece] or "model"
-    return "t" if "<locals>" in piece else piece
 
 
 QUANTIZERS.register("tflite")(TfliteQuantizer())
