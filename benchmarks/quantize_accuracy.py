@@ -43,6 +43,18 @@ def command(options: dict) -> str:
     return " ".join(parts)
 
 
+def fallback_steps(artifacts) -> str:
+    """What each step of the accuracy-aware fallback bought, for artifacts where it had to act."""
+    lines = []
+    for a in artifacts:
+        steps = ((a.quantization or {}).get("fallback") or {}).get("steps", [])
+        if len(steps) > 1:
+            walk = " -> ".join(f"{'+'.join(s['float_groups']) or 'all int8'}: {100 * s['top1']:.2f}% "
+                               f"({s['drop_pp']:+.2f} pp)" for s in steps)
+            lines.append(f"\nfallback for {a.path}: {walk}")
+    return "".join(lines)
+
+
 def deit_weights(folder: Path) -> str:
     torch.manual_seed(0)
     state = load_model("deit_tiny_patch16_224", random_init=True).module.state_dict()
@@ -63,7 +75,7 @@ def main() -> int:
             started = time.perf_counter()
             result = api.quantize(out=Path(tmp) / f"run{index}", threads=2, **options)
             seconds = time.perf_counter() - started
-            table = quantize_table(result.artifacts)
+            table = quantize_table(result.artifacts) + fallback_steps(result.artifacts)
             sections.append((f"### {title}\n\n" if title else "") + f"`{command(options)}` ({seconds:.0f} s)\n\n"
                             f"```\n{table}\n```\n" + "".join(f"\nnot met: {f}\n" for f in result.failures))
             records.append({"command": command(options), "seconds": round(seconds, 1),

@@ -21,11 +21,16 @@ def _add_export(sub) -> None:
     p.add_argument("--samples", type=int,
                    help="check parity on at most this many images (default: a built-in model's whole held-out set, "
                         "else 500)")
-    p.add_argument("--threads", type=int, help="runtime threads for the parity check (default: all cores)")
+    _add_run_options(p, "the parity check")
+    p.set_defaults(run=_run_export)
+
+
+def _add_run_options(p, threads_for: str) -> None:
+    """--threads, --force and --resume, shared by every verb that writes artifacts."""
+    p.add_argument("--threads", type=int, help=f"runtime threads for {threads_for} (default: all cores)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--force", action="store_true", help="replace the artifacts already in --out")
     mode.add_argument("--resume", action="store_true", help="keep artifacts in --out that are still valid")
-    p.set_defaults(run=_run_export)
 
 
 def _run_export(args) -> int:
@@ -61,10 +66,7 @@ def _add_quantize(sub) -> None:
                    help="OpenVINO: use NNCF's quantize_with_accuracy_control for --max-drop instead of vitedge's")
     p.add_argument("--allow-overlap", action="store_true", help="allow images shared by --calib and --eval")
     p.add_argument("--out", default="runs/quantize", help="output folder (default: runs/quantize)")
-    p.add_argument("--threads", type=int, help="runtime threads for evaluation (default: all cores)")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--force", action="store_true", help="replace the artifacts already in --out")
-    mode.add_argument("--resume", action="store_true", help="keep artifacts in --out that are still valid")
+    _add_run_options(p, "evaluation")
     p.set_defaults(run=_run_quantize)
 
 

@@ -56,5 +56,5 @@ def staging_dir(final_parent: Path) -> Iterator[Path]:
 
 def remove_stale_staging(folder: Path) -> None:
     """Staging folders left by an interrupted run."""
-    for stale in folder.glob(".staging-*"):
+    for stale in folder.glob(".staging-*") if folder.is_dir() else []:
         shutil.rmtree(stale, ignore_errors=True)

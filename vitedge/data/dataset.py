@@ -38,6 +38,10 @@ class Dataset:
             digest.update(np.ascontiguousarray(self.labels, dtype="<i8").tobytes())
         return digest.hexdigest()
 
+    def describe(self) -> dict:
+        """Identity of the data for artifacts.json and reports."""
+        return {"source": self.source, "sha256": self.sha256(), "count": len(self), "labelled": self.labels is not None}
+
     def batches(self, spec: IOSpec, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield (float32 N x C x H x W normalized as (x / 255 - mean) / std, labels or None)."""
         if batch_size < 1:

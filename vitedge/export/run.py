@@ -46,10 +46,10 @@ def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, thr
     """Export `model` to each format under `out`, checking parity on `data` (a vitedge.data.Dataset)."""
     out = Path(out)
     previous, previous_data = previous_artifacts(out, force, resume)
-    remove_stale_staging(out) if out.is_dir() else None
+    remove_stale_staging(out)
     threads = threads or os.cpu_count() or 1
     model_doc = model.describe()
-    data_doc = {"source": data.source, "sha256": data.sha256(), "count": len(data), "labelled": data.labels is not None}
+    data_doc = data.describe()
     log(f"reference: PyTorch FP32 on {len(data)} images from {data.source}")
     reference = reference_logits(model, data.batches(model.spec, 64))
     result = ExportResult(out, [])

@@ -52,7 +52,7 @@ def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path
     """Quantize every FP32 artifact in `fp32` (paths relative to `fp32_root`) with every applicable scheme."""
     out = Path(out)
     previous, _ = previous_artifacts(out, force, resume)
-    remove_stale_staging(out) if out.is_dir() else None
+    remove_stale_staging(out)
     threads = threads or os.cpu_count() or 1
     calib_inputs = finite_inputs(calib, model, "calibration")
     log(f"reference: PyTorch FP32 on {len(evaluation)} held-out images from {evaluation.source}")
@@ -60,7 +60,7 @@ def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path
                           CalibrationProbe(model, calib_inputs, threads), calib_inputs, max_drop, threads,
                           nncf_accuracy_control)
     result = QuantizeResult(out, [])
-    model_doc, data_doc = model.describe(), _data_doc(evaluation)
+    model_doc, data_doc = model.describe(), evaluation.describe()
     for base in fp32:
         result.artifacts.append(_evaluated_fp32(ctx, base, fp32_root))
         for scheme in schemes:
@@ -69,10 +69,6 @@ def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path
                 result.artifacts.append(artifact)
             write_artifacts_file(out, model_doc, data_doc, tool_versions(), result.artifacts)
     return result
-
-
-def _data_doc(data: Dataset) -> dict:
-    return {"source": data.source, "sha256": data.sha256(), "count": len(data), "labelled": data.labels is not None}
 
 
 def _evaluated_fp32(ctx: QuantizeContext, base: Artifact, root: Path) -> Artifact:
