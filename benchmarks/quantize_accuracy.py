@@ -9,6 +9,7 @@ Not a test: it records figures. Takes about 10 minutes on 2 cores.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -63,6 +64,13 @@ def deit_weights(folder: Path) -> str:
     return str(path)
 
 
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
 def main() -> int:
     sections, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,7 +90,7 @@ def main() -> int:
                             "artifacts": [a.to_dict() for a in result.artifacts], "failures": result.failures})
             print(sections[-1], flush=True)
     header = (f"# Quantization: accuracy, drop and size\n\nMeasured by `benchmarks/quantize_accuracy.py` on "
-              f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d')}, tools "
+              f"{cpu_name()} ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d')}, tools "
               f"{json.dumps(tool_versions())}.\nDrop is in percentage points against the FP32 PyTorch reference "
               f"(98.05% on MNIST test 8000-9999); sizes are whole artifacts (an OpenVINO IR is .xml + .bin).\n\n")
     RESULTS.mkdir(exist_ok=True)
