@@ -13,7 +13,7 @@
          "parity": {samples, max_abs_diff, mean_cosine, min_cosine, top1_agreement, top1, reference_top1,
                     runtime, passed, tolerance},
          "quantization": {scheme: {precision, mode, per_channel, calibration, keep_float},   # quantize stage
-                          calibration: {source, sha256, count}, layers_quantized, float_groups,
+                          calibration: {source, sha256, count, image_hashes}, layers_quantized, float_groups,
                           fallback: {max_drop_pp, met, steps: [...], sensitivity: {...}}, seconds},
          "accuracy": {samples, top1, reference_top1, drop_pp, top1_agreement, mean_cosine, min_cosine,
                       max_abs_diff, data, data_sha256}}                                # held-out data

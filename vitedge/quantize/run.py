@@ -10,6 +10,7 @@ from pathlib import Path
 from vitedge.artifact import Artifact, artifact_id, write_artifacts_file
 from vitedge.console import log
 from vitedge.data import Dataset
+from vitedge.data.overlap import image_hashes
 from vitedge.errors import VitedgeError
 from vitedge.export.base import EXPORTERS
 from vitedge.export.run import previous_artifacts
@@ -202,7 +203,8 @@ def _quantization_doc(ctx: QuantizeContext, outcome: FallbackResult, layers: lis
     groups = group_layers(list(outcome.scheme.keep_float))
     doc = {"scheme": outcome.scheme.to_dict(), "layers_quantized": len(layers) - len(outcome.scheme.keep_float),
            "float_groups": list(groups), "seconds": round(seconds, 3),
-           "calibration": {"source": ctx.calib.source, "sha256": ctx.calib.sha256(), "count": len(ctx.calib)}
+           "calibration": {"source": ctx.calib.source, "sha256": ctx.calib.sha256(), "count": len(ctx.calib),
+                           "image_hashes": sorted(image_hashes(ctx.calib))}
            if outcome.scheme.needs_calibration else None}
     if ctx.max_drop is not None and outcome.scheme.precision == "int8":
         doc["fallback"] = {"max_drop_pp": ctx.max_drop, "met": outcome.met, "steps": outcome.steps,
