@@ -9,7 +9,7 @@ from vitedge.console import log
 from vitedge.data import Dataset, load_dataset
 from vitedge.data.defaults import default_data, sample_images
 from vitedge.data.overlap import overlapping_images
-from vitedge.errors import DataError, ModelSourceError
+from vitedge.errors import DataError, ModelSourceError, OutputExistsError
 from vitedge.export import export_model, parse_formats
 from vitedge.export.run import ExportResult, previous_artifacts
 from vitedge.models import LoadedModel, load_model
@@ -124,3 +124,32 @@ def _check_calibration(calib: Dataset, evaluation: Dataset, allow_overlap: bool,
     if shared:
         raise DataError(f"{shared} image(s) of the evaluation data {evaluation.source} also appear in the "
                         f"calibration data {calib.source}", "use held-out evaluation images, or pass --allow-overlap")
+
+
+def validate(artifacts: str | Path, reference: str | None = None, data: str | None = None,
+             gates: str | Path | None = None, report: str | Path = "runs/validate", formats: str | None = None,
+             precisions: str | None = None, samples: int | None = None, weights: str | None = None,
+             threads: int | None = None, allow_overlap: bool = False, full_precision: bool = False,
+             force: bool = False):
+    """`vitedge validate`: drift of each artifact against the FP32 reference on held-out data, gated."""
+    from vitedge.validate.gates import read_gates
+    from vitedge.validate.report import write_reports
+    from vitedge.validate.run import check_inputs, load_artifacts, validate as run_validation
+
+    report = Path(report)
+    if (report / "report.json").exists() and not force:
+        raise OutputExistsError(f"report folder {report} already holds a report", "pass --force or another --report")
+    gate_list = read_gates(gates)
+    chosen, root = load_artifacts(Path(artifacts), _csv(formats), _csv(precisions))
+    if reference is None:
+        recorded = read_artifacts_file(root / "artifacts.json")["model"]
+        reference, weights = recorded["source"], weights or recorded.get("weights")
+    model = load_model(reference, weights=weights)
+    dataset = _data_for(model, data, "eval", samples, "--data")
+    check_inputs(chosen, model, dataset, allow_overlap)
+    validation = run_validation(chosen, root, model, dataset, gate_list, threads, full_precision)
+    return validation, write_reports(validation, report)
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None

@@ -86,6 +86,41 @@ def _run_quantize(args) -> int:
     return 0
 
 
+def _add_validate(sub) -> None:
+    p = sub.add_parser("validate", help="accuracy drift of every artifact against the FP32 reference; release gates",
+                       description="Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or input error.")
+    p.add_argument("artifacts", help="artifacts.json written by export or quantize (or its folder)")
+    p.add_argument("--reference", help="the FP32 reference model (default: the model recorded in artifacts.json)")
+    p.add_argument("--weights", help="weights of the reference model, as for export")
+    p.add_argument("--data", help="held-out labelled images (default: the built-in model's evaluation set)")
+    p.add_argument("--samples", type=int, help="evaluate on at most this many images (default: all)")
+    p.add_argument("--gates", help="gates.toml ([[gate]] metric / type / value; default gates are printed)")
+    p.add_argument("--report", default="runs/validate", help="folder for report.json, junit.xml, report.md")
+    p.add_argument("--formats", help="only these formats (comma-separated)")
+    p.add_argument("--precisions", help="only these precisions (comma-separated)")
+    p.add_argument("--allow-overlap", action="store_true", help="allow evaluation images used for calibration")
+    p.add_argument("--full-precision", action="store_true",
+                   help="OpenVINO: compute in f32 (INFERENCE_PRECISION_HINT) instead of the CPU's default (bf16 on "
+                        "AMX / AVX512-BF16 CPUs)")
+    p.add_argument("--threads", type=int, help="runtime threads (default: all cores)")
+    p.add_argument("--force", action="store_true", help="replace a report already in --report")
+    p.set_defaults(run=_run_validate)
+
+
+def _run_validate(args) -> int:
+    from vitedge import api
+    from vitedge.validate.gates import DEFAULT_GATES
+
+    if not args.gates:
+        print("gates (defaults): " + "; ".join(g.name for g in DEFAULT_GATES), file=sys.stderr)
+    validation, paths = api.validate(
+        args.artifacts, args.reference, args.data, args.gates, args.report, args.formats, args.precisions,
+        args.samples, args.weights, args.threads, args.allow_overlap, args.full_precision, args.force)
+    print(paths[2].read_text())
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0 if validation.passed else 1
+
+
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="the built-in default end to end: vit4mnist, real MNIST data, every format")
     p.add_argument("--out", default=DEMO_OUT, help=f"output folder (default: {DEMO_OUT})")
@@ -124,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitedge", description="Take pretrained Vision Transformers to edge devices.")
     parser.add_argument("--version", action="version", version=f"vitedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_export, _add_quantize, _add_models):
+    for add in (_add_demo, _add_export, _add_quantize, _add_validate, _add_models):
         add(sub)
     return parser
 

@@ -35,6 +35,13 @@ class OpenVinoExporter:
         request = compiled.create_infer_request()
         return lambda batch: np.array(request.infer([np.ascontiguousarray(batch, np.float32)])[0])
 
+    def inference_precision(self, path: Path, precision_hint: str | None) -> str:
+        """The precision the CPU plugin actually computes in (bf16 by default on AMX / AVX512-BF16 CPUs)."""
+        ov = require("openvino", self.extra)
+        config = {"INFERENCE_PRECISION_HINT": precision_hint} if precision_hint else {}
+        compiled = ov.Core().compile_model(str(path), "CPU", config)
+        return str(compiled.get_property("INFERENCE_PRECISION_HINT")).replace("<Type: '", "").replace("'>", "")
+
     def io_description(self, path: Path) -> tuple[list[dict], list[dict]]:
         ov = require("openvino", self.extra)
         model = ov.Core().read_model(str(path))

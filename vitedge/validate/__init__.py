@@ -1,0 +1,1 @@
+"""Accuracy-drift validation and release gates."""

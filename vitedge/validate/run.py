@@ -1,0 +1,142 @@
+"""`vitedge validate`: run every artifact in its own runtime on held-out data, measure drift, apply the gates."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vitedge.artifact import Artifact, read_artifacts_file
+from vitedge.console import log
+from vitedge.data import Dataset
+from vitedge.data.overlap import image_hashes
+from vitedge.errors import DataError, VitedgeError
+from vitedge.export.base import EXPORTERS
+from vitedge.export.run import reference_logits
+from vitedge.models.loaded import LoadedModel
+from vitedge.validate.gates import Gate
+from vitedge.validate.metrics import all_metrics
+from vitedge.versions import tool_versions
+
+BATCH = 256
+
+
+class ArtifactIntegrityError(VitedgeError):
+    """An artifact file missing or not matching its recorded sha256."""
+
+
+@dataclass
+class ArtifactReport:
+    artifact: Artifact
+    runtime: str
+    executed_precision: str
+    metrics: dict
+    checks: list[dict] = field(default_factory=list)  # one per applicable gate: gate, value, threshold, passed
+
+    @property
+    def passed(self) -> bool:
+        return all(c["passed"] for c in self.checks)
+
+
+@dataclass
+class Validation:
+    reports: list[ArtifactReport]
+    gates: tuple[Gate, ...]
+    data: dict
+    reference: dict
+    warnings: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.reports)
+
+
+def load_artifacts(path: Path, formats: list[str] | None, precisions: list[str] | None) -> tuple[list[Artifact], Path]:
+    """Artifacts of an artifacts.json (or its folder), filtered, each checked against its recorded hashes."""
+    path = path / "artifacts.json" if path.is_dir() else path
+    if not path.is_file():
+        raise VitedgeError(f"{path} not found", "pass the artifacts.json written by export or quantize")
+    root = path.parent
+    chosen = [a for a in read_artifacts_file(path)["artifacts"]
+              if (not formats or a.format in formats) and (not precisions or a.precision in precisions)]
+    if not chosen:
+        raise VitedgeError(f"{path}: no artifact matches the chosen formats / precisions")
+    for artifact in chosen:
+        problem = artifact.verify(root)
+        if problem:
+            raise ArtifactIntegrityError(f"artifact {artifact.path} ({artifact.format} {artifact.precision}): {problem}",
+                                         "the file was changed or removed after it was recorded; re-create it")
+    return chosen, root
+
+
+def check_inputs(artifacts: list[Artifact], model: LoadedModel, data: Dataset, allow_overlap: bool) -> None:
+    """Shape agreement and held-out discipline (no calibration image in the evaluation data)."""
+    for artifact in artifacts:
+        shape = artifact.inputs[0]["shape"][1:] if artifact.inputs else None
+        if shape and list(shape) != list(model.spec.input_size):
+            raise DataError(f"artifact {artifact.path} takes inputs of shape {shape}, but the reference model and the "
+                            f"data are {list(model.spec.input_size)}", "pass the --reference the artifact came from")
+    if allow_overlap:
+        return
+    evaluation = image_hashes(data)
+    for artifact in artifacts:
+        calibration = ((artifact.quantization or {}).get("calibration") or {}).get("image_hashes") or []
+        shared = len(evaluation & set(calibration))
+        if shared:
+            raise DataError(f"{shared} evaluation image(s) of {data.source} were used to calibrate {artifact.path}",
+                            "evaluate on held-out images, or pass --allow-overlap")
+
+
+def validate(artifacts: list[Artifact], root: Path, model: LoadedModel, data: Dataset, gates: tuple[Gate, ...],
+             threads: int | None = None, full_precision: bool = False) -> Validation:
+    threads = threads or os.cpu_count() or 1
+    log(f"reference: PyTorch FP32 {model.name} on {len(data)} images from {data.source}")
+    reference = reference_logits(model, data.batches(model.spec, BATCH))
+    reports = []
+    for artifact in artifacts:
+        log(f"{artifact.format} {artifact.precision}: running {artifact.path}")
+        outputs, runtime, executed = _run(artifact, root, data, model, threads, full_precision)
+        metrics = all_metrics(reference, outputs, data.labels, model.spec.task)
+        report = ArtifactReport(artifact, runtime, executed, metrics)
+        report.checks = [_check(gate, metrics) for gate in gates if gate.applies_to(artifact.format,
+                                                                                    artifact.precision)]
+        reports.append(report)
+    warnings = _small_set_warnings(reports, gates, len(data))
+    return Validation(reports, gates, data.describe(), model.describe(), warnings)
+
+
+def _run(artifact: Artifact, root: Path, data: Dataset, model: LoadedModel, threads: int, full_precision: bool):
+    exporter = EXPORTERS.get(artifact.format)
+    path = root / artifact.path
+    if artifact.format == "openvino":
+        hint = "f32" if full_precision else None
+        runner = exporter.open_runner(path, threads, precision_hint=hint)
+        executed = exporter.inference_precision(path, hint)
+    else:
+        runner, executed = exporter.open_runner(path, threads), f"{artifact.precision} (as stored)"
+    outputs = np.concatenate([runner(x) for x, _ in data.batches(model.spec, BATCH)])
+    runtime = f"{exporter.runtime} {tool_versions((exporter.runtime,)).get(exporter.runtime, '?')}, {threads} threads"
+    return outputs, runtime, executed
+
+
+def _check(gate: Gate, metrics: dict) -> dict:
+    measured, passed = gate.check(metrics)
+    return {"gate": gate.name, **gate.to_dict(), "measured": measured, "threshold": gate.value, "passed": passed}
+
+
+def _small_set_warnings(reports: list[ArtifactReport], gates: tuple[Gate, ...], count: int) -> list[str]:
+    """An accuracy gate is only meaningful when the 95% interval of the measured drop is narrower than it."""
+    drop_gates = [g for g in gates if g.type == "max-drop" and g.metric == "top1"]
+    warnings = [f"{count} evaluation images: one image changes top-1 by {100 / count:.2f} pp, more than the "
+                f"{g.value:g} pp gate '{g.name}'" for g in drop_gates if 100 / count > g.value]
+    for report in reports:
+        interval = report.metrics.get("top1_drop_ci95_pp")
+        for gate in drop_gates:
+            if interval and gate.applies_to(report.artifact.format, report.artifact.precision):
+                half = (interval[1] - interval[0]) / 2
+                if half > gate.value:
+                    warnings.append(f"{report.artifact.path}: with {count} images the 95% interval of the top-1 "
+                                    f"drop is +/-{half:.2f} pp, wider than the {gate.value:g} pp gate; use more "
+                                    f"evaluation images")
+    return warnings
