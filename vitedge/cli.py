@@ -129,13 +129,20 @@ def _add_demo(sub) -> None:
 
 def _run_demo(args) -> int:
     """vit4mnist -> ONNX / OpenVINO / TFLite FP32 (parity-checked) -> FP16 and INT8 (calibrated on MNIST test
-    0-7999, kept within 0.3 pp on 8000-9999). A re-run keeps everything still valid."""
+    0-7999, kept within 0.3 pp on 8000-9999) -> validate with the default gates. A re-run keeps what is valid."""
     quant = argparse.Namespace(
         source="vit4mnist", weights=None, format="all", precision="fp16,int8", int8_modes="static",
         calibration_method="minmax", per_tensor=False, calib=None, calib_samples=None, eval_data=None,
         eval_samples=None, max_drop=0.3, out=str(Path(args.out) / "quant"), threads=None, force=False, resume=True,
         allow_overlap=False, nncf_accuracy_control=False)
-    return _run_quantize(quant)
+    code = _run_quantize(quant)
+    if code:
+        return code
+    check = argparse.Namespace(
+        artifacts=quant.out, reference=None, weights=None, data=None, samples=None, gates=None,
+        report=str(Path(args.out) / "validate"), formats=None, precisions=None, allow_overlap=False,
+        full_precision=False, threads=None, force=True)
+    return _run_validate(check)
 
 
 def _add_models(sub) -> None:
