@@ -1,0 +1,80 @@
+"""Latency measured on this host: each artifact in its own runtime, fixed threads, warm-up, enough iterations."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vitedge.export.base import EXPORTERS
+from vitedge.versions import tool_versions
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+NOISY_CV = 0.10  # coefficient of variation above which a run is flagged, not trusted
+
+
+@dataclass(frozen=True)
+class HostMeasurement:
+    latency_ms_p50: float
+    latency_ms_p90: float
+    latency_ms_min: float
+    latency_ms_mean: float
+    cv: float  # standard deviation / mean of the timed iterations
+    iterations: int
+    warmup: int
+    threads: int
+    batch: int
+    runtime: str
+    executed_precision: str
+    noisy: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def cpu_info() -> dict:
+    """CPU model, logical cores and the SIMD / matrix extensions that decide int8 and bf16 speed."""
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    flags = set(fields.get("flags\t\t", fields.get("flags", "")).split())
+    model = next((v.strip() for k, v in fields.items() if k.strip() == "model name"), platform.processor())
+    return {"model": model or platform.machine(), "logical_cores": os.cpu_count(),
+            "flags": [f for f in CPU_FLAGS if f in flags]}
+
+
+def _timed_runs(run, image: np.ndarray, warmup: int, min_iterations: int, min_seconds: float,
+                max_iterations: int) -> list[float]:
+    for _ in range(warmup):
+        run(image)
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < max_iterations and (len(times) < min_iterations or time.perf_counter() - started < min_seconds):
+        begin = time.perf_counter()
+        run(image)
+        times.append((time.perf_counter() - begin) * 1000)
+    return times
+
+
+def measure(path: Path, fmt: str, image: np.ndarray, threads: int, *, warmup: int = 20, min_iterations: int = 100,
+            min_seconds: float = 3.0, max_iterations: int = 5000, openvino_hint: str | None = None
+            ) -> HostMeasurement:
+    """Batch-1 latency of one artifact. `image` is one normalized input (1 x C x H x W float32)."""
+    exporter = EXPORTERS.get(fmt)
+    if fmt == "openvino":
+        run = exporter.open_runner(path, threads, precision_hint=openvino_hint)
+        executed = exporter.inference_precision(path, openvino_hint)
+    else:
+        run, executed = exporter.open_runner(path, threads), "as stored"
+    times = _timed_runs(run, image, warmup, min_iterations, min_seconds, max_iterations)
+    mean = statistics.fmean(times)
+    cv = statistics.pstdev(times) / mean if mean else 0.0
+    version = tool_versions((exporter.runtime,)).get(exporter.runtime, "?")
+    return HostMeasurement(
+        latency_ms_p50=round(float(np.percentile(times, 50)), 4), latency_ms_p90=round(float(np.percentile(times, 90)), 4),
+        latency_ms_min=round(min(times), 4), latency_ms_mean=round(mean, 4), cv=round(cv, 4), iterations=len(times),
+        warmup=warmup, threads=threads, batch=1, runtime=f"{exporter.runtime} {version}", executed_precision=executed,
+        noisy=cv > NOISY_CV)
