@@ -153,3 +153,28 @@ def validate(artifacts: str | Path, reference: str | None = None, data: str | No
 
 def _csv(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def bench(artifacts: str | Path, targets: str = "x86-cpu", threads: int | None = None, data: str | None = None,
+          out: str | Path = "runs/bench", formats: str | None = None, precisions: str | None = None,
+          force: bool = False):
+    """`vitedge bench`: latency per target for every artifact; writes OUT/bench.json (and device scripts)."""
+    import numpy as np
+
+    from vitedge.fileio import write_json_atomic
+    from vitedge.models.spec import IOSpec
+    from vitedge.targets.bench import run_bench
+    from vitedge.validate.run import load_artifacts
+
+    out = Path(out)
+    if (out / "bench.json").exists() and not force:
+        raise OutputExistsError(f"{out} already holds bench.json", "pass --force or another --out")
+    chosen, root = load_artifacts(Path(artifacts), _csv(formats), _csv(precisions))
+    model_doc = read_artifacts_file(root / "artifacts.json")["model"]
+    spec = IOSpec.from_dict(model_doc["io"])
+    source = data or default_data(model_doc["name"], "eval")
+    image = (next(load_dataset(source, spec, limit=1).batches(spec, 1))[0] if source
+             else np.random.default_rng(0).normal(size=(1, *spec.input_size)).astype(np.float32))
+    result = run_bench(chosen, root, _csv(targets) or ["x86-cpu"], image, threads, out)
+    write_json_atomic(out / "bench.json", result.to_dict())
+    return result

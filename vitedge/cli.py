@@ -121,6 +121,54 @@ def _run_validate(args) -> int:
     return 0 if validation.passed else 1
 
 
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="latency per target (measured here, on the device, or estimated) vs SAM3 on T4",
+                       description="vitedge bench ARTIFACTS --target x86-cpu,jetson-orin-nano --out DIR\n"
+                                   "vitedge bench ingest DIR/<target> LOG [LOG ...]  (trtexec / benchmark_model logs)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("artifacts", help="artifacts.json (or its folder), or the word ingest")
+    p.add_argument("logs", nargs="*", help="with ingest: the target folder, then device logs")
+    p.add_argument("--target", default="x86-cpu", help="comma-separated target names (`vitedge targets`)")
+    p.add_argument("--data", help="an image source for the timed input (default: the model's evaluation set)")
+    p.add_argument("--formats", help="only these formats (comma-separated)")
+    p.add_argument("--precisions", help="only these precisions (comma-separated)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the target's, else all cores)")
+    p.add_argument("--out", default="runs/bench", help="folder for bench.json and the on-device scripts")
+    p.add_argument("--force", action="store_true", help="replace a bench.json already in --out")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args) -> int:
+    from vitedge import api
+    from vitedge.errors import VitedgeError
+    from vitedge.targets.baseline import load_baseline
+    from vitedge.targets.bench import ingest
+    from vitedge.targets.table import bench_table
+
+    if args.artifacts == "ingest":
+        if len(args.logs) < 2:
+            raise VitedgeError("bench ingest needs the target folder and at least one log",
+                               "vitedge bench ingest runs/bench/jetson-orin-nano trtexec_output.txt")
+        rows = ingest(Path(args.logs[0]), [Path(p) for p in args.logs[1:]])
+        print(bench_table(rows))
+        print(f"\nupdated {Path(args.logs[0]).parent / 'bench.json'}")
+        return 0
+    result = api.bench(args.artifacts, args.target, args.threads, args.data, args.out, args.formats,
+                       args.precisions, args.force)
+    print(bench_table(result.rows))
+    baseline = load_baseline()
+    print(f"\nx vs SAM3/T4: {baseline.latency_ms:g} ms / latency. {baseline.note}")
+    for script in result.scripts:
+        print(f"on-device commands: {script}")
+    print(f"wrote {Path(result.out) / 'bench.json'}")
+    return 0
+
+
+def _add_targets(sub) -> None:
+    p = sub.add_parser("targets", help="device profiles: what each runs and how its latency is obtained")
+    p.set_defaults(run=lambda args: print(__import__("vitedge.targets.profile", fromlist=["x"]).describe_targets()) or 0)
+
+
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="the built-in default end to end: vit4mnist, real MNIST data, every format")
     p.add_argument("--out", default=DEMO_OUT, help=f"output folder (default: {DEMO_OUT})")
@@ -166,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitedge", description="Take pretrained Vision Transformers to edge devices.")
     parser.add_argument("--version", action="version", version=f"vitedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_export, _add_quantize, _add_validate, _add_models):
+    for add in (_add_demo, _add_export, _add_quantize, _add_validate, _add_bench, _add_targets, _add_models):
         add(sub)
     return parser
 

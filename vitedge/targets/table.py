@@ -1,0 +1,22 @@
+"""The one table `vitedge bench` prints (like `yolo benchmark`)."""
+from __future__ import annotations
+
+from vitedge.console import human_bytes, table
+from vitedge.targets.bench import BenchRow
+
+HEADERS = ["target", "format", "precision", "scheme", "size", "top-1", "p50 ms", "p90 ms", "img/s", "how obtained",
+           "x vs SAM3/T4"]
+
+
+def bench_table(rows: list[BenchRow]) -> str:
+    cells = []
+    for r in rows:
+        noisy = " NOISY" if "NOISY" in r.basis else ""
+        cells.append([r.target, r.format, r.precision, r.scheme, human_bytes(r.bytes),
+                      "-" if r.top1 is None else f"{100 * r.top1:.2f}%",
+                      "-" if r.latency_ms_p50 is None else f"{r.latency_ms_p50:.3f}",
+                      "-" if r.latency_ms_p90 is None else f"{r.latency_ms_p90:.3f}",
+                      "-" if r.throughput_per_s is None else f"{r.throughput_per_s:.0f}",
+                      r.obtained.upper() if r.obtained == "estimated" else r.obtained + noisy,
+                      "-" if r.speedup_vs_baseline is None else f"{r.speedup_vs_baseline:g}x"])
+    return table(HEADERS, cells)
