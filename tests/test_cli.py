@@ -137,3 +137,10 @@ def test_interrupted_run_resumes_without_redoing_finished_artifacts(tmp_path, ca
                        "--resume")
     assert code == 0 and "onnx: unchanged since the last run" in err and "tflite: wrote vit4mnist.tflite" in err
     assert not list((tmp_path / "x").glob(".staging-*"))
+
+
+def test_targets_lists_every_profile(capsys):
+    assert main(["targets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("x86-cpu", "jetson-orin-nano", "jetson-agx-orin", "android-arm64", "raspberry-pi-5"):
+        assert name in out

@@ -166,7 +166,14 @@ def _run_bench(args) -> int:
 
 def _add_targets(sub) -> None:
     p = sub.add_parser("targets", help="device profiles: what each runs and how its latency is obtained")
-    p.set_defaults(run=lambda args: print(__import__("vitedge.targets.profile", fromlist=["x"]).describe_targets()) or 0)
+    p.set_defaults(run=_run_targets)
+
+
+def _run_targets(args) -> int:
+    from vitedge.targets.profile import describe_targets
+
+    print(describe_targets())
+    return 0
 
 
 def _add_demo(sub) -> None:
