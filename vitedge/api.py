@@ -178,3 +178,18 @@ def bench(artifacts: str | Path, targets: str = "x86-cpu", threads: int | None =
     result = run_bench(chosen, root, _csv(targets) or ["x86-cpu"], image, threads, out)
     write_json_atomic(out / "bench.json", result.to_dict())
     return result
+
+
+def distill(teacher: str, student: str, data: str | None = None, eval_data: str | None = None,
+            out: str | Path = "runs/distill", config=None, teacher_weights: str | None = None,
+            student_weights: str | None = None, random_init: bool = False, allow_overlap: bool = False,
+            force: bool = False):
+    """`vitedge distill`: train `student` on `teacher`'s outputs; OUT gets student.toml / .safetensors, distill.json.
+
+    `config` is a vitedge.distill.DistillConfig (default settings when None). Re-running with the same OUT resumes.
+    """
+    from vitedge.distill import DistillConfig
+    from vitedge.distill.sources import distill_sources
+
+    return distill_sources(teacher, student, data, eval_data, Path(out), config or DistillConfig(),
+                           teacher_weights, student_weights, random_init, allow_overlap, force)

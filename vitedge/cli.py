@@ -200,6 +200,58 @@ def _run_demo(args) -> int:
     return _run_validate(check)
 
 
+def _add_distill(sub) -> None:
+    p = sub.add_parser("distill", help="train a smaller student on a teacher's outputs (knowledge distillation)",
+                       description="Re-running with the same --out resumes from its checkpoint. Several processes: "
+                                   "torchrun --nproc_per_node N -m vitedge distill ...")
+    p.add_argument("--teacher", required=True, help="teacher model (any source export takes)")
+    p.add_argument("--student", required=True, help="student model: a spec file (e.g. from nas), name or folder")
+    p.add_argument("--teacher-weights", help="weights of the teacher, as export's --weights")
+    p.add_argument("--student-weights", help="weights of the student, as export's --weights")
+    p.add_argument("--random-init", action="store_true", help="allow a student without weights (random start)")
+    p.add_argument("--data", help="training images (default: the teacher's calibration set)")
+    p.add_argument("--eval", dest="eval_data", help="held-out labelled images (default: the teacher's eval set)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64, help="global batch, split across processes (default: 64)")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: 5%% of the run)")
+    p.add_argument("--temperature", type=float, default=4.0, help="softmax temperature of the KL term (default: 4)")
+    p.add_argument("--alpha", type=float, default=0.7, help="weight of the distillation term vs labels (0.7)")
+    p.add_argument("--hard", action="store_true", help="DeiT hard distillation: CE on the teacher's argmax")
+    p.add_argument("--feature-weight", type=float, default=0.0, help="weight of feature MSE (default: 0, off)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (and every epoch)")
+    p.add_argument("--allow-overlap", action="store_true", help="allow images shared by --data and --eval")
+    p.add_argument("--out", default="runs/distill", help="output folder (default: runs/distill)")
+    p.add_argument("--force", action="store_true", help="start over, replacing a checkpoint or run in --out")
+    p.set_defaults(run=_run_distill)
+
+
+def _run_distill(args) -> int:
+    import os
+
+    from vitedge import api
+    from vitedge.console import table
+    from vitedge.distill import DistillConfig
+
+    cfg = DistillConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                        warmup_steps=args.warmup_steps, temperature=args.temperature, alpha=args.alpha,
+                        hard_distill=args.hard, feature_weight=args.feature_weight, max_steps=args.max_steps,
+                        seed=args.seed, checkpoint_every=args.checkpoint_every)
+    result = api.distill(args.teacher, args.student, args.data, args.eval_data, args.out, cfg,
+                         args.teacher_weights, args.student_weights, args.random_init, args.allow_overlap, args.force)
+    if os.environ.get("RANK", "0") == "0":  # one table under torchrun
+        pct = lambda v: "-" if v is None else f"{v:.2f}%"
+        rows = [[h["epoch"], f"{h['loss']:.4f}", pct(h["eval_top1"]), pct(h["agreement"]), f"{h['seconds']:.1f}"]
+                for h in result.history]
+        print(table(["epoch", "loss", "top-1", "agreement", "seconds"], rows))
+        print(f"\nteacher top-1 {pct(result.teacher_top1)}, student {pct(result.eval_top1)}")
+        print(f"wrote {Path(args.out) / 'student.toml'}")
+    return 0
+
+
 def _add_models(sub) -> None:
     p = sub.add_parser("models", help="list the built-in and standard model names")
     p.set_defaults(run=_run_models)
@@ -221,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitedge", description="Take pretrained Vision Transformers to edge devices.")
     parser.add_argument("--version", action="version", version=f"vitedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_export, _add_quantize, _add_validate, _add_bench, _add_targets, _add_models):
+    for add in (_add_demo, _add_export, _add_quantize, _add_validate, _add_bench, _add_targets, _add_distill,
+                _add_models):
         add(sub)
     return parser
 
