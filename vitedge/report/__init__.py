@@ -1,0 +1,54 @@
+"""`vitedge report`: report.md and a self-contained report.html with the benchmark table and, per target, a Pareto
+plot of accuracy against latency (plots/<target>.png) marking the shipped artifact and the SAM3-on-T4 baseline.
+
+    from vitedge.report import write_report
+    md, page = write_report("runs/quant", "runs/validate", "runs/bench", "runs/report")
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from vitedge.bundle.inputs import load_inputs
+from vitedge.bundle.write import plan_bundles
+from vitedge.errors import OutputExistsError
+from vitedge.fileio import write_text_atomic
+
+__all__ = ["write_report"]
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(artifacts: str | Path, validation: str | Path, bench: str | Path, out: str | Path = "runs/report",
+                 targets: list[str] | None = None, force: bool = False) -> tuple[Path, Path]:
+    """Write OUT/report.md, OUT/report.html and OUT/plots/<target>.png; returns (report.md, report.html)."""
+    from vitedge.report.data import report_data
+    from vitedge.report.plot import pareto_png
+    from vitedge.report.render import html_page, markdown
+
+    out = Path(out)
+    md_path, html_path = out / "report.md", out / "report.html"
+    if (md_path.exists() or html_path.exists()) and not force:
+        raise OutputExistsError(f"{out} already holds a report", "pass --force or another --out")
+    inputs = load_inputs(artifacts, validation, bench)
+    report = report_data(inputs, plan_bundles(inputs, targets))
+    images = {}
+    for section in report.sections:
+        images[section.name] = pareto_png(section, report.baseline)
+        section.plot = f"plots/{section.name}.png"
+        write_bytes_atomic(out / section.plot, images[section.name])
+    write_text_atomic(md_path, markdown(report))
+    write_text_atomic(html_path, html_page(report, images))
+    return md_path, html_path
