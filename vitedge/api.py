@@ -193,3 +193,26 @@ def distill(teacher: str, student: str, data: str | None = None, eval_data: str 
 
     return distill_sources(teacher, student, data, eval_data, Path(out), config or DistillConfig(),
                            teacher_weights, student_weights, random_init, allow_overlap, force)
+
+
+def bundle(artifacts: str | Path, validation: str | Path = "runs/validate", bench: str | Path = "runs/bench",
+           targets: str | None = None, out: str | Path = "runs/bundles", force: bool = False):
+    """`vitedge bundle create`: OUT/<target>/ (+ .zip) per target with the artifacts that passed; list of outcomes."""
+    from vitedge.bundle import write_bundles
+
+    return write_bundles(artifacts, validation, bench, _csv(targets), out, force)
+
+
+def verify_bundle(path: str | Path) -> list[str]:
+    """`vitedge bundle verify`: the problems of a bundle folder or .zip (empty when it is intact)."""
+    from vitedge.bundle import verify_bundle as verify
+
+    return verify(path)
+
+
+def report(artifacts: str | Path, validation: str | Path = "runs/validate", bench: str | Path = "runs/bench",
+           out: str | Path = "runs/report", targets: str | None = None, force: bool = False):
+    """`vitedge report`: OUT/report.md and OUT/report.html with per-target Pareto plots; returns both paths."""
+    from vitedge.report import write_report
+
+    return write_report(artifacts, validation, bench, out, _csv(targets), force)
