@@ -26,10 +26,12 @@ def toml_value(value) -> str:
     raise TypeError(f"no TOML form for {value!r}")
 
 
-def spec_toml(student: VisionTransformer, spec: IOSpec, name: str, weights_sha256: str) -> str:
+def spec_toml(student: VisionTransformer, spec: IOSpec, name: str, weights_sha256: str | None = None) -> str:
     """The model spec file (vitedge.models.specfile format) of a distilled vitedge ViT."""
     arch = {k: v for k, v in student.cfg.to_dict().items() if v is not None and k not in ("head_hidden", "head_act")}
-    top = {"name": name, "task": spec.task, "weights": WEIGHTS, "weights_sha256": weights_sha256}
+    top = {"name": name, "task": spec.task, "weights": WEIGHTS}
+    if weights_sha256:
+        top["weights_sha256"] = weights_sha256
     if spec.labels:
         top["labels"] = list(spec.labels)
     lines = [f"# Distilled by `vitedge distill`; see {REPORT} beside this file."]
