@@ -70,7 +70,7 @@ def _how_to_run(manifest: dict, has_script: bool) -> list[str]:
     kind = manifest["target"]["kind"]
     lines = ["## Run it", "", "On any CPU (a check of the model and the preprocessing, or the app's reference):", "",
              "```", "python run.py image.png            # the primary artifact, top-5 labels",
-             "python run.py image.png --artifact <id|file|format>", "```", ""]
+             "python run.py image.png --artifact <id|file|format|precision>   # an alternative", "```", ""]
     if has_script and kind == "jetson":
         lines += ["On the Jetson, latency with TensorRT: `bash run_on_device.sh` (trtexec builds an engine per "
                   "artifact; engines and logs go to a folder beside the bundle).", ""]

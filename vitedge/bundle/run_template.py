@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Classify images with the model of this bundle, on a CPU, and print the top-5 labels.
 
-    python run.py IMAGE [IMAGE ...] [--artifact ID|FILE|FORMAT] [--threads N]
+    python run.py IMAGE [IMAGE ...] [--artifact ID|FILE|FORMAT|PRECISION] [--threads N]
 
 Reads manifest.json beside this file: the preprocessing (resize, centre crop, scale, normalize), the labels and
 the artifacts. Runs the primary artifact unless --artifact names another, with its own runtime:
@@ -103,12 +103,14 @@ RUNTIMES = {"onnx": _onnx, "openvino": _openvino, "tflite": _tflite}
 
 
 def choose(manifest: dict, wanted: str | None) -> dict:
-    """The primary artifact, or the one whose id, file or format is `wanted`."""
+    """The primary artifact, or the first (fastest) whose id, file, format or precision is `wanted`."""
     artifacts = manifest["artifacts"]
     if wanted is None:
         return next(a for a in artifacts if a["id"] == manifest["primary"])
     for artifact in artifacts:
-        if wanted in (artifact["id"], artifact["path"], Path(artifact["path"]).name, artifact["format"]):
+        names = (artifact["id"], artifact["path"], Path(artifact["path"]).name, artifact["format"],
+                 artifact["precision"])
+        if wanted in names:
             return artifact
     choices = ", ".join(f"{a['id']} ({a['path']})" for a in artifacts)
     sys.exit(f"error: no artifact {wanted!r} in this bundle; choose from: {choices}")
@@ -125,7 +127,7 @@ def top5(logits: np.ndarray, labels: list | None) -> list[tuple[str, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
-    parser.add_argument("--artifact", help="id, file or format of the artifact to run (default: the primary)")
+    parser.add_argument("--artifact", help="id, file, format or precision of the artifact to run (default: the primary)")
     parser.add_argument("--threads", type=int, default=1, help="runtime threads (default: 1)")
     args = parser.parse_args(argv)
     manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
