@@ -211,8 +211,8 @@ def verify_bundle(path: str | Path) -> list[str]:
 
 
 def report(artifacts: str | Path, validation: str | Path = "runs/validate", bench: str | Path = "runs/bench",
-           out: str | Path = "runs/report", targets: str | None = None, force: bool = False):
+           targets: str | None = None, out: str | Path = "runs/report", force: bool = False):
     """`vitedge report`: OUT/report.md and OUT/report.html with per-target Pareto plots; returns both paths."""
     from vitedge.report import write_report
 
-    return write_report(artifacts, validation, bench, out, _csv(targets), force)
+    return write_report(artifacts, validation, bench, _csv(targets), out, force)

@@ -315,7 +315,7 @@ def _add_report(sub) -> None:
 def _run_report(args) -> int:
     from vitedge import api
 
-    paths = api.report(args.artifacts, args.validation, args.bench, args.out, args.target, args.force)
+    paths = api.report(args.artifacts, args.validation, args.bench, args.target, args.out, args.force)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -37,6 +37,8 @@ def test_one_bundle_per_target_with_its_files(bundles):
         jetson / "run_on_device.sh", os.X_OK)
     readme = (host / "README.md").read_text()
     assert f"**Ship `{outcomes['x86-cpu'].primary}`**" in readme and "python run.py" in readme
+    assert "(ESTIMATED)" not in readme and "~0." in (jetson / "README.md").read_text()
+    assert "(ESTIMATED)" in (jetson / "README.md").read_text()
 
 
 def test_primary_is_the_fastest_measured(bundles, pipeline):

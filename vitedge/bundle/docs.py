@@ -62,7 +62,7 @@ def _artifact_rows(manifest: dict) -> list[str]:
         speed = lat.get("speedup_vs_baseline")
         rows.append(f"| {a['role']} | `{a['path']}` | {a['format']} | {a['precision']} | {human_bytes(a['bytes'])} | "
                     f"{_pct(m.get('top1'))} | {'-' if drop is None else f'{drop:+.2f}'} | {_latency(lat)} | "
-                    f"{'-' if speed is None else f'{speed:g}x'} |")
+                    f"{'-' if speed is None else ('~' if lat.get('estimated') else '') + f'{speed:g}x'} |")
     return rows
 
 
@@ -90,7 +90,7 @@ def readme(manifest: dict, has_script: bool) -> str:
              f"{manifest['primary_reason']}.", "",
              f"- latency p50: {_latency(lat)}; basis: {lat.get('basis')}",
              f"- speed-up against {base.get('model')} on {base.get('device')} ({base.get('latency_ms')} ms): "
-             f"{lat.get('speedup_vs_baseline')}x. {base.get('note', '')}",
+             f"{'~' if lat.get('estimated') else ''}{lat.get('speedup_vs_baseline')}x. {base.get('note', '')}",
              f"- validation: {primary['validation']['verdict'].upper()} on every gate "
              f"({', '.join(g['gate'] for g in primary['validation']['gates'])})", "",
              "## Input", "", f"Tensor `{manifest['input'].get('name')}`, shape {manifest['input'].get('shape')} "

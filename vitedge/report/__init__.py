@@ -2,7 +2,7 @@
 plot of accuracy against latency (plots/<target>.png) marking the shipped artifact and the SAM3-on-T4 baseline.
 
     from vitedge.report import write_report
-    md, page = write_report("runs/quant", "runs/validate", "runs/bench", "runs/report")
+    md, page = write_report("runs/quant", "runs/validate", "runs/bench", ["x86-cpu"], "runs/report")
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_report(artifacts: str | Path, validation: str | Path, bench: str | Path, out: str | Path = "runs/report",
-                 targets: list[str] | None = None, force: bool = False) -> tuple[Path, Path]:
+def write_report(artifacts: str | Path, validation: str | Path, bench: str | Path, targets: list[str] | None = None,
+                 out: str | Path = "runs/report", force: bool = False) -> tuple[Path, Path]:
     """Write OUT/report.md, OUT/report.html and OUT/plots/<target>.png; returns (report.md, report.html)."""
     from vitedge.report.data import report_data
     from vitedge.report.plot import pareto_png
