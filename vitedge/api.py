@@ -195,6 +195,16 @@ def distill(teacher: str, student: str, data: str | None = None, eval_data: str 
                            teacher_weights, student_weights, random_init, allow_overlap, force)
 
 
+def nas(source: str, data: str | None = None, eval_data: str | None = None, out: str | Path = "runs/nas",
+        config=None, weights: str | None = None, force: bool = False):
+    """`vitedge nas`: sub-networks of `source` on each target's accuracy / latency front; OUT gets nas.json, a plot
+    per target, variants/<target>.toml and candidates/. `config` is a vitedge.nas.NASConfig (defaults when None)."""
+    from vitedge.nas import NASConfig
+    from vitedge.nas.sources import nas_sources
+
+    return nas_sources(source, data, eval_data, Path(out), config or NASConfig(), weights, force)
+
+
 def bundle(artifacts: str | Path, validation: str | Path = "runs/validate", bench: str | Path = "runs/bench",
            targets: str | None = None, out: str | Path = "runs/bundles", force: bool = False):
     """`vitedge bundle create`: OUT/<target>/ (+ .zip) per target with the artifacts that passed; list of outcomes."""

@@ -200,6 +200,52 @@ def _run_demo(args) -> int:
     return _run_validate(check)
 
 
+def _add_nas(sub) -> None:
+    p = sub.add_parser("nas", help="sub-networks of a pretrained ViT on each target's accuracy / latency front",
+                       description="Writes OUT/nas.json, OUT/<target>.png, OUT/variants/<target>.toml (+ weights) "
+                                   "and every candidate under OUT/candidates/.")
+    p.add_argument("model", help="the parent ViT: built-in name, timm name (+ --weights), spec file, HF folder")
+    p.add_argument("--weights", help="weights of the parent, as export's --weights")
+    p.add_argument("--targets", default="x86-cpu", help="comma-separated targets (`vitedge targets`)")
+    p.add_argument("--budget-ms", help="latency budget: 0.2 (every target) or x86-cpu=0.2,android-arm64=0.1")
+    p.add_argument("--data", help="labelled images for importance, distillation and the held-out proxy score "
+                                  "(default: the built-in model's calibration set)")
+    p.add_argument("--eval", dest="eval_data", help="held-out images for the chosen variants' final top-1 "
+                                                    "(default: the built-in model's evaluation set)")
+    p.add_argument("--candidates", type=int, default=16, help="candidates evaluated, the parent included (16)")
+    p.add_argument("--steps", type=int, default=150, help="distillation steps per candidate; 0: zero-shot (150)")
+    p.add_argument("--held-out", type=int, default=1000, help="images of --data held out for the proxy (1000)")
+    p.add_argument("--max-drop", type=float, help="choose the fastest within this many points of the parent's "
+                                                  "proxy top-1 (default: the most accurate within the budget)")
+    p.add_argument("--min-depth", type=int, help="fewest blocks kept (default: a third of the parent's)")
+    p.add_argument("--no-embed", action="store_true", help="keep the parent's embedding width")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="ONNX Runtime threads for timing (default: all cores)")
+    p.add_argument("--out", default="runs/nas", help="output folder (default: runs/nas)")
+    p.add_argument("--force", action="store_true", help="replace a NAS result already in --out")
+    p.set_defaults(run=_run_nas)
+
+
+def _run_nas(args) -> int:
+    from vitedge import api
+    from vitedge.nas import NASConfig, ProxySettings
+    from vitedge.nas.latency import TimingOptions
+    from vitedge.nas.report import nas_table
+    from vitedge.nas.sources import parse_budgets, parse_targets
+
+    targets = parse_targets(args.targets)
+    config = NASConfig(targets=targets, budgets=parse_budgets(args.budget_ms, targets), evaluations=args.candidates,
+                       proxy=ProxySettings(steps=args.steps, seed=args.seed), held_out=args.held_out,
+                       seed=args.seed, max_drop=args.max_drop, min_depth=args.min_depth, embed=not args.no_embed,
+                       timing=TimingOptions(threads=args.threads))
+    result = api.nas(args.model, args.data, args.eval_data, args.out, config, args.weights, args.force)
+    print(nas_table(result))
+    print(f"\nwrote {Path(args.out) / 'nas.json'}, {len(result.targets)} plot(s), "
+          f"{sum(1 for t in result.targets if t.variant)} variant(s) in {Path(args.out) / 'variants'} "
+          f"({result.seconds:.0f} s)")
+    return 0
+
+
 def _add_distill(sub) -> None:
     p = sub.add_parser("distill", help="train a smaller student on a teacher's outputs (knowledge distillation)",
                        description="Re-running with the same --out resumes from its checkpoint. Several processes: "
@@ -342,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vitedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_demo, _add_export, _add_quantize, _add_validate, _add_bench, _add_targets, _add_distill,
-                _add_models, _add_bundle, _add_report):
+                _add_nas, _add_models, _add_bundle, _add_report):
         add(sub)
     return parser
 
