@@ -271,7 +271,9 @@ def _add_distill(sub) -> None:
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (and every epoch)")
     p.add_argument("--allow-overlap", action="store_true", help="allow images shared by --data and --eval")
     p.add_argument("--out", default="runs/distill", help="output folder (default: runs/distill)")
-    p.add_argument("--force", action="store_true", help="start over, replacing a checkpoint or run in --out")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--force", action="store_true", help="start over, replacing a checkpoint or run in --out")
+    mode.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out (the default)")
     p.set_defaults(run=_run_distill)
 
 
