@@ -385,12 +385,34 @@ def _run_models(args) -> int:
     return 0
 
 
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="every stage from one pipeline.toml: [nas, distill,] export, quantize, validate, "
+                                   "bench, bundles and report; cached, resumable")
+    p.add_argument("config", help="pipeline TOML (see `vitedge.config` / README: Pipeline config)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved plan and what is cached; run nothing")
+    p.set_defaults(run=_run_pipeline)
+
+
+def _run_pipeline(args) -> int:
+    from vitedge.config import load_config
+    from vitedge.pipeline import dry_run, run_pipeline
+    from vitedge.pipeline.summary import summary
+
+    config = load_config(args.config)
+    if args.dry_run:
+        print(dry_run(config))
+        return 0
+    result = run_pipeline(config)
+    print(summary(result))
+    return 1 if result.missing_bundles else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitedge", description="Take pretrained Vision Transformers to edge devices.")
     parser.add_argument("--version", action="version", version=f"vitedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_demo, _add_export, _add_quantize, _add_validate, _add_bench, _add_targets, _add_distill,
-                _add_nas, _add_models, _add_bundle, _add_report):
+                _add_nas, _add_models, _add_bundle, _add_report, _add_run):
         add(sub)
     return parser
 

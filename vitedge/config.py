@@ -1,0 +1,193 @@
+"""The pipeline config (`vitedge run pipeline.toml`): typed, validated up front, every error names the key.
+
+    out = "runs/pipeline"                      # everything the run writes goes here
+
+    [model]
+    source = "vit4mnist"                       # built-in / standard name / spec file / Hugging Face folder
+    weights = "deit_tiny.safetensors"          # optional: local weights for a standard name
+
+    [data]
+    calib = "calib_data/mnist_calib.npz"       # optional for built-in models; PATH[START:END] slices
+    eval = "calib_data/mnist_eval.npz"
+    calib_samples = 300
+
+    [nas]                                      # optional: derive one sub-network per target within the budget
+    budget_ms = 1.0
+
+    [distill]                                  # optional (needs [nas]): distil each chosen variant from the model
+    epochs = 5
+
+    [export]
+    formats = ["onnx", "openvino", "tflite"]
+
+    [quantize]
+    precisions = ["fp16", "int8"]
+    int8 = ["static"]
+    max_drop = 0.3                             # pp; the accuracy-aware fallback keeps layers in float to meet it
+
+    [validate]
+    gates = "gates.toml"                       # optional; default: vitedge's gates
+
+    [bench]
+    targets = ["x86-cpu", "jetson-orin-nano", "android-arm64"]
+    threads = 2
+
+Paths inside the file are relative to the file.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vitedge.errors import VitedgeError
+
+FORMATS = ("onnx", "openvino", "tflite")
+PRECISIONS = ("fp32", "fp16", "int8")
+INT8_MODES = ("static", "dynamic", "full-integer")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+# section -> key -> (type, default); a type of tuple means "one of these values"
+SCHEMA: dict[str, dict[str, tuple]] = {
+    "model": {"source": (str, None), "weights": (str, None)},
+    "data": {"calib": (str, None), "eval": (str, None), "calib_samples": (int, 300), "eval_samples": (int, None)},
+    "nas": {"budget_ms": (float, None), "seed": (int, 0), "proxy_steps": (int, None), "max_candidates": (int, None)},
+    "distill": {"epochs": (int, 5), "batch_size": (int, 64), "lr": (float, 5e-4), "temperature": (float, 4.0),
+                "alpha": (float, 0.7), "hard": (bool, False), "seed": (int, 0)},
+    "export": {"formats": (list, list(FORMATS))},
+    "quantize": {"precisions": (list, ["fp16", "int8"]), "int8": (list, ["static"]),
+                 "calibration_method": (CALIBRATION_METHODS, "minmax"), "per_channel": (bool, True),
+                 "max_drop": (float, None)},
+    "validate": {"gates": (str, None)},
+    "bench": {"targets": (list, ["x86-cpu"]), "threads": (int, None)},
+}
+LIST_CHOICES = {("export", "formats"): FORMATS, ("quantize", "precisions"): PRECISIONS,
+                ("quantize", "int8"): INT8_MODES}
+PATH_KEYS = {("model", "weights"), ("data", "calib"), ("data", "eval"), ("validate", "gates")}
+OPTIONAL_SECTIONS = ("nas", "distill")
+
+
+class ConfigError(VitedgeError):
+    """A pipeline config that cannot be run."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    path: str
+    out: str
+    sections: dict[str, dict] = field(default_factory=dict)
+
+    def __getitem__(self, section: str) -> dict:
+        return self.sections[section]
+
+    def enabled(self, section: str) -> bool:
+        return section in self.sections
+
+    def to_dict(self) -> dict:
+        return {"out": self.out, **self.sections}
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a pipeline TOML; relative paths inside it are resolved against its folder."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"pipeline config {path} not found", "pass the path of a pipeline TOML file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"pipeline config {path} could not be parsed: {exc}", "check the TOML syntax") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict, path: Path) -> PipelineConfig:
+    unknown = sorted(set(raw) - set(SCHEMA) - {"out"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown section or key {unknown}", f"allowed: out, {', '.join(SCHEMA)}")
+    sections = {name: _section(path, name, raw.get(name, {})) for name in SCHEMA
+                if name in raw or name not in OPTIONAL_SECTIONS}
+    if not sections["model"]["source"]:
+        raise ConfigError(f"{path}: [model] source is required", "e.g. source = \"vit4mnist\"")
+    base = path.parent
+    for section, key in PATH_KEYS:
+        value = sections[section].get(key)
+        if value:
+            sections[section][key] = _resolve(base, value)
+    out = _resolve(base, raw.get("out", "runs/pipeline"))
+    config = PipelineConfig(str(path), out, sections)
+    check_combinations(config)
+    return config
+
+
+def _resolve(base: Path, value: str) -> str:
+    """Relative to the config file; a `[START:END]` slice suffix is kept."""
+    if not isinstance(value, str):
+        return value
+    return value if Path(value).is_absolute() else str(base / value)
+
+
+def _section(path: Path, name: str, table) -> dict:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table", f"write it as [{name}] with key = value lines")
+    allowed = SCHEMA[name]
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown} in [{name}]", f"allowed keys: {', '.join(allowed)}")
+    return {key: _value(path, name, key, table.get(key, default), kind) for key, (kind, default) in allowed.items()}
+
+
+def _value(path: Path, section: str, key: str, value, kind):
+    where = f"{path}: [{section}] {key}"
+    if value is None:
+        return None
+    if isinstance(kind, tuple):
+        if value not in kind:
+            raise ConfigError(f"{where} = {value!r} is not allowed", f"allowed values: {', '.join(kind)}")
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is list and isinstance(value, str):
+        value = [value]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}")
+    if kind is list:
+        return _list(where, value, LIST_CHOICES.get((section, key)))
+    if kind in (int, float) and value < 0:
+        raise ConfigError(f"{where} must not be negative, got {value}")
+    return value
+
+
+def _list(where: str, values: list, allowed: tuple[str, ...] | None) -> list:
+    if not values:
+        raise ConfigError(f"{where} is empty", "list at least one value")
+    bad = [v for v in values if allowed and v not in allowed]
+    if bad:
+        raise ConfigError(f"{where}: {bad} not allowed", f"allowed values: {', '.join(allowed)}")
+    return list(dict.fromkeys(values))
+
+
+def check_combinations(config: PipelineConfig) -> None:
+    """Every target must have something it can run; stages that need others must have them."""
+    from vitedge.targets.profile import load_profiles
+
+    profiles = load_profiles()
+    formats, precisions = config["export"]["formats"], ["fp32"] + config["quantize"]["precisions"]
+    for name in config["bench"]["targets"]:
+        if name not in profiles:
+            raise ConfigError(f"{config.path}: [bench] targets: unknown target {name!r}",
+                              f"known targets: {', '.join(sorted(profiles))} (see `vitedge targets`)")
+        profile = profiles[name]
+        if not set(profile.formats) & set(formats):
+            raise ConfigError(f"{config.path}: target {name} runs {', '.join(profile.formats)} ({profile.runtime}), "
+                              f"but [export] formats = {formats} gives it nothing to run",
+                              f"add {profile.formats[0]!r} to [export] formats, or drop {name} from [bench] targets")
+        if not set(profile.precisions) & set(precisions):
+            raise ConfigError(f"{config.path}: target {name} runs {', '.join(profile.precisions)}, not "
+                              f"{', '.join(precisions)}", "add one of its precisions to [quantize] precisions")
+    if config.enabled("distill") and not config.enabled("nas"):
+        raise ConfigError(f"{config.path}: [distill] needs [nas]: the students are the variants NAS derives",
+                          "add a [nas] section with budget_ms, or remove [distill]")
+    if config.enabled("nas") and config["nas"]["budget_ms"] is None:
+        raise ConfigError(f"{config.path}: [nas] budget_ms is required", "e.g. budget_ms = 1.0 (per-image latency)")
+    if "int8" not in config["quantize"]["precisions"] and config["quantize"]["max_drop"] is not None:
+        raise ConfigError(f"{config.path}: [quantize] max_drop applies to int8, which is not in precisions",
+                          "add \"int8\" to [quantize] precisions or remove max_drop")

@@ -1,0 +1,116 @@
+"""One model through export -> quantize -> validate -> bench, each stage cached by what went into it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vitedge.config import PipelineConfig
+from vitedge.fileio import sha256_file
+from vitedge.pipeline.cache import StageRun, planned, run_stage
+
+
+@dataclass
+class ModelLine:
+    """A model the pipeline takes to the targets: the source model, or a variant NAS derived for some targets."""
+
+    name: str
+    source: str
+    weights: str | None
+    fingerprint: str
+    calib: str | None
+    calib_sha: str
+    eval: str | None
+    eval_sha: str
+    targets: list[str]
+    stages: dict[str, StageRun] = field(default_factory=dict)
+
+    def folder(self, stage: str) -> Path:
+        return self.stages[stage].folder
+
+
+def line_for(config: PipelineConfig, name: str, source: str, weights: str | None, targets: list[str]) -> ModelLine:
+    """Load the model and the data at its input geometry, for the identities the cache keys need."""
+    from vitedge import api
+    from vitedge.models import load_model
+
+    model = load_model(source, weights=weights)
+    data = config["data"]
+    calib = api._data_for(model, data["calib"], "calib", data["calib_samples"], "[data] calib")
+    evaluation = api._data_for(model, data["eval"], "eval", data["eval_samples"], "[data] eval")
+    return ModelLine(name, source, weights, model.fingerprint(), data["calib"], calib.sha256(), data["eval"],
+                     evaluation.sha256(), targets)
+
+
+def _gates_identity(config: PipelineConfig) -> str | None:
+    gates = config["validate"]["gates"]
+    return sha256_file(gates) if gates and Path(gates).is_file() else gates
+
+
+def stage_plan(config: PipelineConfig, line: ModelLine) -> list[tuple[str, dict, dict]]:
+    """(stage, config, inputs) of each stage of the line; each stage's inputs name the key of the one before."""
+    from vitedge.pipeline.cache import stage_key
+
+    export = ("export", config["export"], {"model": line.fingerprint, "parity_data": line.eval_sha})
+    quantize = ("quantize", {k: v for k, v in config["quantize"].items()} | {"samples": config["data"]["calib_samples"]},
+                {"export": stage_key(*export), "calib": line.calib_sha, "eval": line.eval_sha})
+    validate = ("validate", {"gates": _gates_identity(config)}, {"quantize": stage_key(*quantize), "eval": line.eval_sha})
+    bench = ("bench", {"targets": line.targets, "threads": config["bench"]["threads"]},
+             {"quantize": stage_key(*quantize)})
+    return [export, quantize, validate, bench]
+
+
+def describe_plan(config: PipelineConfig, line: ModelLine, root: Path) -> list[str]:
+    lines = []
+    for stage, stage_config, inputs in stage_plan(config, line):
+        folder, done = planned(root, stage, stage_config, inputs)
+        lines.append(f"  {stage:<9} {'cached' if done else 'to run':<7} {folder}")
+    return lines
+
+
+def run_line(config: PipelineConfig, line: ModelLine, root: Path) -> ModelLine:
+    """Run (or reuse) every stage of the line; a stage that raises stops the run with its own clear error."""
+    work = {"export": _export, "quantize": _quantize, "validate": _validate, "bench": _bench}
+    for stage, stage_config, inputs in stage_plan(config, line):
+        line.stages[stage] = run_stage(root, stage, stage_config, inputs,
+                                       lambda folder, resume, s=stage: work[s](config, line, folder, resume),
+                                       label=line.name)
+    return line
+
+
+def _export(config: PipelineConfig, line: ModelLine, folder: Path, resume: bool) -> dict:
+    from vitedge import api
+
+    result = api.export(line.source, formats=",".join(config["export"]["formats"]), out=folder, weights=line.weights,
+                        data=line.eval, samples=config["data"]["eval_samples"], resume=True)
+    return {"artifacts": [a.path for a in result.artifacts]}
+
+
+def _quantize(config: PipelineConfig, line: ModelLine, folder: Path, resume: bool) -> dict:
+    from vitedge import api
+
+    q = config["quantize"]
+    result = api.quantize(str(line.folder("export")), formats=",".join(config["export"]["formats"]),
+                          precisions=",".join(q["precisions"]), int8_modes=",".join(q["int8"]),
+                          calibration_method=q["calibration_method"], per_channel=q["per_channel"], calib=line.calib,
+                          calib_samples=config["data"]["calib_samples"], eval_data=line.eval,
+                          eval_samples=config["data"]["eval_samples"], max_drop=q["max_drop"], out=folder,
+                          weights=line.weights, resume=True)
+    return {"artifacts": [a.path for a in result.artifacts], "not_met": result.failures}
+
+
+def _validate(config: PipelineConfig, line: ModelLine, folder: Path, resume: bool) -> dict:
+    from vitedge import api
+
+    validation, reports = api.validate(line.folder("quantize"), data=line.eval, gates=config["validate"]["gates"],
+                                       report=folder, samples=config["data"]["eval_samples"], weights=line.weights,
+                                       force=True)
+    failed = [r.artifact.path for r in validation.reports if not r.passed]
+    return {"passed": validation.passed, "failed": failed, "reports": [str(p) for p in reports]}
+
+
+def _bench(config: PipelineConfig, line: ModelLine, folder: Path, resume: bool) -> dict:
+    from vitedge import api
+
+    result = api.bench(line.folder("quantize"), targets=",".join(line.targets), threads=config["bench"]["threads"],
+                       data=line.eval, out=folder, force=True)
+    return {"rows": len(result.rows), "scripts": [str(s) for s in result.scripts]}
