@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from pathlib import PurePosixPath
 
 from vitedge.artifact import Artifact
 from vitedge.bundle.inputs import Inputs
@@ -48,8 +49,9 @@ VALIDATION_KEYS = ("verdict", "runtime", "executed_precision", "metrics", "gates
 
 
 def bundle_path(artifact_path: str) -> str:
-    """Where an artifact file lies inside a bundle (its layout under the artifacts folder is kept)."""
-    return f"{MODELS_DIR}/{artifact_path}"
+    """Where an artifact file lies inside a bundle: models/<file name> (artifact file names are unique per model:
+    `<model>.onnx`, `<model>_int8.onnx`, ...; their folders, e.g. `../export-<key>/`, mean nothing on a device)."""
+    return f"{MODELS_DIR}/{PurePosixPath(artifact_path).name}"
 
 
 def preprocessing(io: dict) -> dict:
