@@ -1,9 +1,10 @@
 """`vitedge distill` from model sources and data paths: load, check, train (the CLI's entry into the stage)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from vitedge.console import log
+from vitedge.console import log as _log
 from vitedge.data import Dataset, load_dataset
 from vitedge.data.defaults import default_data
 from vitedge.data.overlap import overlapping_images
@@ -33,6 +34,11 @@ def distill_sources(teacher: str, student: str, data: str | None, eval_data: str
                         else student_model.weights_path}}
     return distill(teacher_model.module, student_model.module, train, spec, cfg, out=out, eval_data=evaluation,
                    resume=not force, progress=progress, name=student_model.name, meta=meta)
+
+
+def log(message: str) -> None:
+    if os.environ.get("RANK", "0") == "0":  # once under torchrun
+        _log(message)
 
 
 def load_student(source: str, weights: str | None, random_init: bool) -> LoadedModel:
