@@ -215,8 +215,9 @@ def _add_nas(sub) -> None:
     p.add_argument("--candidates", type=int, default=16, help="candidates evaluated, the parent included (16)")
     p.add_argument("--steps", type=int, default=150, help="distillation steps per candidate; 0: zero-shot (150)")
     p.add_argument("--held-out", type=int, default=1000, help="images of --data held out for the proxy (1000)")
-    p.add_argument("--max-drop", type=float, help="choose the fastest within this many points of the parent's "
-                                                  "proxy top-1 (default: the most accurate within the budget)")
+    p.add_argument("--max-drop", type=float, default=1.0,
+                   help="choose the fastest variant within the budget whose proxy top-1 is within this many points "
+                        "of the parent's (default: 1.0); if none is, the most accurate within the budget")
     p.add_argument("--min-depth", type=int, help="fewest blocks kept (default: a third of the parent's)")
     p.add_argument("--no-embed", action="store_true", help="keep the parent's embedding width")
     p.add_argument("--seed", type=int, default=0)

@@ -30,4 +30,13 @@ def tiny_model(seed: int = 0, name: str = "tiny", **changes):
 def mnist():
     from vitedge.data import load_dataset
 
-    return load_dataset(f"{CALIB}[0:400]", SPEC)
+    return load_dataset(f"{CALIB}[0:256]", SPEC)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models on shared cores: one thread is faster, as `vitedge nas` itself runs them."""
+    from vitedge.nas.proxy import torch_threads
+
+    with torch_threads(1):
+        yield

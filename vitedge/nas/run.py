@@ -20,7 +20,7 @@ from vitedge.fileio import remove_stale_staging
 from vitedge.models.loaded import LoadedModel
 from vitedge.nas.importance import Importance, measure_importance
 from vitedge.nas.latency import LatencyProbe, Timing, TimingOptions
-from vitedge.nas.proxy import AccuracyProxy, ProxySettings, split_data, top1
+from vitedge.nas.proxy import AccuracyProxy, ProxySettings, split_data, top1, torch_threads
 from vitedge.nas.search import evolve
 from vitedge.nas.slicing import slice_model
 from vitedge.nas.space import Choice, SearchSpace, count_params, default_space
@@ -40,7 +40,7 @@ class NASConfig:
     held_out: int = 1000  # images of the NAS data held out for the proxy score
     importance_samples: int = 512
     seed: int = 0
-    max_drop: float | None = None  # choose the fastest within this many points of the parent's proxy top-1
+    max_drop: float | None = 1.0  # choose the fastest within this many points of the parent's proxy top-1
     min_depth: int | None = None
     embed: bool = True  # also search a narrower embedding
     timing: TimingOptions = TimingOptions()
@@ -138,14 +138,13 @@ def run_nas(parent: LoadedModel, data: Dataset, eval_data: Dataset | None, out: 
                            "load it with vitedge.load_model (built-in name, timm name + weights, spec file)")
     prepare_out(out, force)
     train, held, split = split_data(data, config.held_out, config.seed)
-    log(f"nas: importance of blocks, heads, neurons and channels on {min(len(train), config.importance_samples)} "
-        f"images")
-    importance = measure_importance(parent, train if len(train) <= config.importance_samples else
-                                    Dataset(train.images[:config.importance_samples],
-                                            None if train.labels is None else train.labels[:config.importance_samples],
-                                            train.source))
-    space = default_space(parent.config, importance.removal_order, config.min_depth, config.embed)
     proxy = AccuracyProxy(parent, train, held, config.proxy)
+    count = min(len(train), config.importance_samples)
+    log(f"nas: importance of blocks, heads, neurons and channels on {count} images")
+    with torch_threads(proxy.threads):
+        labels = None if train.labels is None else train.labels[:count]
+        importance = measure_importance(parent, Dataset(train.images[:count], labels, train.source))
+    space = default_space(parent.config, importance.removal_order, config.min_depth, config.embed)
     log(f"nas: {config.evaluations} candidates; proxy: {proxy.note}")
     image = next(held.batches(parent.spec, 1))[0]
     probe = LatencyProbe(list(config.targets), image, config.timing)
