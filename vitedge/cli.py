@@ -143,7 +143,7 @@ def _run_bench(args) -> int:
     from vitedge.errors import VitedgeError
     from vitedge.targets.baseline import load_baseline
     from vitedge.targets.bench import ingest
-    from vitedge.targets.table import bench_table
+    from vitedge.targets.table import bench_table, fastest_lines
 
     if args.artifacts == "ingest":
         if len(args.logs) < 2:
@@ -156,6 +156,7 @@ def _run_bench(args) -> int:
     result = api.bench(args.artifacts, args.target, args.threads, args.data, args.out, args.formats,
                        args.precisions, args.force)
     print(bench_table(result.rows))
+    print("", *fastest_lines(result.rows), sep="\n")
     baseline = load_baseline()
     print(f"\nx vs SAM3/T4: {baseline.latency_ms:g} ms / latency. {baseline.note}")
     for script in result.scripts:

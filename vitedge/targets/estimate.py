@@ -2,7 +2,8 @@
 
 `count_graph` counts the multiply-accumulates of MatMul / Gemm / Conv (and their integer / QLinear forms) with
 shapes from ONNX shape inference at batch 1, the bytes of the stored weights (int8 = 1, fp16 = 2, fp32 = 4 bytes
-per value, as stored) and the bytes of every intermediate tensor written once. `estimate_latency_ms` takes the
+per value, as stored) and the bytes of every intermediate tensor written once (DequantizeLinear outputs excepted:
+runtimes fuse a QDQ pair into the int8 kernel). `estimate_latency_ms` takes the
 slower of compute (2 x MACs / dense peak) and memory (bytes / bandwidth), times a host correction.
 
 Host correction: the caller measures an artifact here (`x86-cpu`), estimates the same artifact with the
@@ -25,6 +26,9 @@ from vitedge.targets.profile import BANDWIDTH_KEY, PEAK_KEYS, TargetProfile
 MATMULS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3), "Gemm": (0, 1)}
 CONVS = {"Conv": (0, 1), "ConvInteger": (0, 1), "QLinearConv": (0, 3), "ConvTranspose": (0, 1)}
 QUANTIZE_OPS = ("QuantizeLinear", "DynamicQuantizeLinear")
+# outputs never written to memory: constants, and the float tensors of a QDQ pair, which int8 runtimes (TensorRT,
+# ORT, XNNPACK) fold into the neighbouring int8 kernel; the int8 tensor QuantizeLinear writes is counted
+UNMATERIALISED = ("Constant", "DequantizeLinear")
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,7 @@ def count_graph(onnx_path: Path) -> GraphCost:
         if node_macs is None:
             unresolved.append(node.name or node.op_type)
         macs += node_macs or 0
-        if node.op_type == "Constant":
+        if node.op_type in UNMATERIALISED:
             continue
         for name in node.output:
             shape, elem = shapes.get(name, (None, 0))

@@ -20,3 +20,20 @@ def bench_table(rows: list[BenchRow]) -> str:
                       r.obtained.upper() if r.obtained == "estimated" else r.obtained + noisy,
                       "-" if r.speedup_vs_baseline is None else f"{r.speedup_vs_baseline:g}x"])
     return table(HEADERS, cells)
+
+
+def fastest_lines(rows: list[BenchRow], max_drop_pp: float | None = None) -> list[str]:
+    """Per target, the fastest artifact whose held-out top-1 drop is within the default top-1 gate (the one to
+    ship unless `vitedge validate` fails it; `vitedge bundle` picks from validated artifacts only)."""
+    from vitedge.validate.gates import DEFAULT_GATES
+
+    limit = max_drop_pp if max_drop_pp is not None else next(
+        g.value for g in DEFAULT_GATES if g.metric == "top1" and g.type == "max-drop")
+    lines = []
+    for target in dict.fromkeys(r.target for r in rows):
+        ok = [r for r in rows if r.target == target and r.latency_ms_p50 and (r.drop_pp is None or r.drop_pp <= limit)]
+        if ok:
+            best = min(ok, key=lambda r: (r.obtained == "estimated", r.latency_ms_p50))
+            lines.append(f"{target}: fastest within {limit:g} pp top-1 drop: {best.format} {best.scheme} "
+                         f"{best.path} at {best.latency_ms_p50:.3f} ms ({best.obtained})")
+    return lines
