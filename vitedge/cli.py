@@ -180,25 +180,19 @@ def _run_targets(args) -> int:
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="the built-in default end to end: vit4mnist, real MNIST data, every format")
     p.add_argument("--out", default=DEMO_OUT, help=f"output folder (default: {DEMO_OUT})")
+    p.add_argument("--no-nas", action="store_true", help="skip the NAS variant and its distillation")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(args) -> int:
-    """vit4mnist -> ONNX / OpenVINO / TFLite FP32 (parity-checked) -> FP16 and INT8 (calibrated on MNIST test
-    0-7999, kept within 0.3 pp on 8000-9999) -> validate with the default gates. A re-run keeps what is valid."""
-    quant = argparse.Namespace(
-        source="vit4mnist", weights=None, format="all", precision="fp16,int8", int8_modes="static",
-        calibration_method="minmax", per_tensor=False, calib=None, calib_samples=None, eval_data=None,
-        eval_samples=None, max_drop=0.3, out=str(Path(args.out) / "quant"), threads=None, force=False, resume=True,
-        allow_overlap=False, nncf_accuracy_control=False)
-    code = _run_quantize(quant)
-    if code:
-        return code
-    check = argparse.Namespace(
-        artifacts=quant.out, reference=None, weights=None, data=None, samples=None, gates=None,
-        report=str(Path(args.out) / "validate"), formats=None, precisions=None, allow_overlap=False,
-        full_precision=False, threads=None, force=True)
-    return _run_validate(check)
+    """The built-in default end to end (vitedge/pipeline/demo.py): a re-run reuses every stage still valid."""
+    from vitedge.pipeline import run_pipeline
+    from vitedge.pipeline.demo import demo_config
+    from vitedge.pipeline.summary import summary
+
+    result = run_pipeline(demo_config(args.out, nas=not args.no_nas))
+    print(summary(result))
+    return 1 if result.missing_bundles else 0
 
 
 def _add_nas(sub) -> None:

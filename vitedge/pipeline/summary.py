@@ -5,8 +5,9 @@ from vitedge.pipeline.run import PipelineResult
 
 
 def summary(result: PipelineResult) -> str:
-    ran = [r for r in result.stage_runs if not r.cached]
-    lines = [f"stages: {len(ran)} run, {len(result.stage_runs) - len(ran)} cached"
+    runs = list({r.folder: r for r in result.stage_runs}.values())
+    ran = [r for r in runs if not r.cached]
+    lines = [f"stages: {len(ran)} run, {len(runs) - len(ran)} cached"
              + ("" if ran else " (nothing changed: no stage work done)")]
     for bundle in result.bundles:
         if bundle.written:
