@@ -28,12 +28,13 @@ def nas_args(spec, out, *extra):
             "--held-out", "100", "--out", out, *extra)
 
 
+RUN = ("--candidates", "4", "--steps", "5", "--budget-ms", "x86-cpu=50,jetson-orin-nano=10")
+
+
 @pytest.fixture(scope="module")
 def nas_run(parent_spec, tmp_path_factory):
     out = tmp_path_factory.mktemp("nas")
-    code = main([str(a) for a in nas_args(parent_spec, out, "--candidates", "4", "--steps", "5", "--budget-ms",
-                                          "x86-cpu=50,jetson-orin-nano=10")])
-    assert code == 0
+    assert main([str(a) for a in nas_args(parent_spec, out, *RUN)]) == 0
     return out, json.loads((out / "nas.json").read_text())
 
 
@@ -56,6 +57,15 @@ def test_writes_nas_json_plots_variants_and_candidates(nas_run):
         variant = load_model(out / t["variant"])
         assert variant.name == f"tiny-nas-{target}" and 0 <= t["eval_top1"] <= 100
         assert variant.config.depth == sum(1 for h in chosen["choice"]["heads"] if h)
+
+
+def test_same_seed_same_candidates_and_scores(parent_spec, nas_run, tmp_path):
+    _, first = nas_run
+    assert main([str(a) for a in nas_args(parent_spec, tmp_path, *RUN)]) == 0
+    again = json.loads((tmp_path / "nas.json").read_text())
+    keep = ("id", "macs", "params", "zero_shot_top1", "proxy_top1")
+    assert [{k: c[k] for k in keep} for c in again["candidates"]] == [{k: c[k] for k in keep}
+                                                                      for c in first["candidates"]]
 
 
 def test_a_variant_exports_and_quantizes(nas_run, tmp_path, capsys):

@@ -36,3 +36,9 @@ def test_initial_candidates_spread_over_cost(space):
     full = space.macs(space.full())
     fractions = sorted(space.macs(c) / full for c, _ in results[1:])
     assert fractions[0] < 0.35 and fractions[-1] > 0.6
+
+
+def test_gaps_weigh_sparse_stretches_of_the_front():
+    from vitedge.nas.search import gaps
+
+    assert gaps([1.0, 2.0, 4.0]) == [2.0, 3.0, 4.0] and gaps([5.0]) == [1.0]

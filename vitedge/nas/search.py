@@ -2,7 +2,9 @@
 
 The parent is evaluated first. Then `initial` sub-networks spread over cost (for each of evenly spaced fractions
 of the parent's MACs, the closest of a batch of random samples), then children of the current (MACs, accuracy)
-Pareto front by mutation or crossover until `evaluations` candidates have been scored. The front that steers the
+Pareto front by mutation or crossover until `evaluations` candidates have been scored; a front member is picked in
+proportion to the MACs gap around it, so the search fills the sparse stretches of the front rather than crowding
+next to the parent. The front that steers the
 search is on MACs, which every target's latency follows; each target's own front is drawn from the same
 candidates afterwards. Same seed and same scores: same candidates, in the same order.
 """
@@ -34,10 +36,20 @@ def spread(space: SearchSpace, rng: random.Random, count: int, seen: set[str]) -
     return picks
 
 
-def child(space: SearchSpace, rng: random.Random, parents: list[Choice], seen: set[str]) -> Choice | None:
-    """A new choice from the front: a mutation (or, one time in three, a crossover then a mutation)."""
+def gaps(costs: list[float]) -> list[float]:
+    """How far each front member (cheapest first) is from its neighbours: sparse stretches of the front weigh more."""
+    if len(costs) == 1:
+        return [1.0]
+    padded = [2 * costs[0] - costs[1], *costs, 2 * costs[-1] - costs[-2]]
+    return [max(padded[i + 2] - padded[i], 1e-9) for i in range(len(costs))]
+
+
+def child(space: SearchSpace, rng: random.Random, parents: list[Choice], weights: list[float], seen: set[str]
+          ) -> Choice | None:
+    """A new choice from the front (members drawn by `weights`): a mutation, or one time in three a crossover of
+    two members then a mutation."""
     for _ in range(MAX_TRIES):
-        a = rng.choice(parents)
+        a = rng.choices(parents, weights)[0]
         if len(parents) > 1 and rng.random() < 1 / 3:
             a = space.crossover(rng, a, rng.choice([p for p in parents if p is not a]))
         candidate = space.mutate(rng, a)
@@ -59,8 +71,9 @@ def evolve(space: SearchSpace, score: Callable[[Choice], float], evaluations: in
         results.append((choice, score(choice)))
     while len(results) < evaluations:
         points = [(space.macs(c), acc) for c, acc in results]
-        front = [results[i][0] for i in pareto_front(points)]
-        candidate = child(space, rng, front, seen)
+        order = pareto_front(points)
+        front = [results[i][0] for i in order]
+        candidate = child(space, rng, front, gaps([points[i][0] for i in order]), seen)
         if candidate is None:
             break  # the neighbourhood of the front is exhausted
         results.append((candidate, score(candidate)))
