@@ -13,6 +13,7 @@
 
     [nas]                                      # optional: derive one sub-network per target within the budget
     budget_ms = 1.0
+    targets = ["x86-cpu"]                      # optional: the targets to derive variants for (default: all)
 
     [distill]                                  # optional (needs [nas]): distil each chosen variant from the model
     epochs = 5
@@ -51,7 +52,8 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 SCHEMA: dict[str, dict[str, tuple]] = {
     "model": {"source": (str, None), "weights": (str, None)},
     "data": {"calib": (str, None), "eval": (str, None), "calib_samples": (int, 300), "eval_samples": (int, None)},
-    "nas": {"budget_ms": (float, None), "seed": (int, 0), "proxy_steps": (int, None), "max_candidates": (int, None)},
+    "nas": {"budget_ms": (float, None), "targets": (list, None), "max_drop": (float, 1.0), "seed": (int, 0), "proxy_steps": (int, 150),
+            "candidates": (int, 16)},
     "distill": {"epochs": (int, 5), "batch_size": (int, 64), "lr": (float, 5e-4), "temperature": (float, 4.0),
                 "alpha": (float, 0.7), "hard": (bool, False), "seed": (int, 0)},
     "export": {"formats": (list, list(FORMATS))},
@@ -186,6 +188,10 @@ def check_combinations(config: PipelineConfig) -> None:
     if config.enabled("distill") and not config.enabled("nas"):
         raise ConfigError(f"{config.path}: [distill] needs [nas]: the students are the variants NAS derives",
                           "add a [nas] section with budget_ms, or remove [distill]")
+    stray = set((config["nas"]["targets"] or []) if config.enabled("nas") else []) - set(config["bench"]["targets"])
+    if stray:
+        raise ConfigError(f"{config.path}: [nas] targets {sorted(stray)} are not in [bench] targets",
+                          "NAS derives variants for targets the pipeline benches; add them to [bench] targets")
     if config.enabled("nas") and config["nas"]["budget_ms"] is None:
         raise ConfigError(f"{config.path}: [nas] budget_ms is required", "e.g. budget_ms = 1.0 (per-image latency)")
     if "int8" not in config["quantize"]["precisions"] and config["quantize"]["max_drop"] is not None:

@@ -28,16 +28,21 @@ class ModelLine:
         return self.stages[stage].folder
 
 
-def line_for(config: PipelineConfig, name: str, source: str, weights: str | None, targets: list[str]) -> ModelLine:
-    """Load the model and the data at its input geometry, for the identities the cache keys need."""
+def line_for(config: PipelineConfig, name: str, source: str, weights: str | None, targets: list[str],
+             parent: ModelLine | None = None) -> ModelLine:
+    """Load the model and the data at its input geometry, for the identities the cache keys need. A variant takes
+    the data of its `parent` line (whose built-in sets apply when [data] names none)."""
     from vitedge import api
+    from vitedge.data.defaults import default_data
     from vitedge.models import load_model
 
     model = load_model(source, weights=weights)
     data = config["data"]
-    calib = api._data_for(model, data["calib"], "calib", data["calib_samples"], "[data] calib")
-    evaluation = api._data_for(model, data["eval"], "eval", data["eval_samples"], "[data] eval")
-    return ModelLine(name, source, weights, model.fingerprint(), data["calib"], calib.sha256(), data["eval"],
+    calib_arg = parent.calib if parent else data["calib"] or default_data(model.name, "calib")
+    eval_arg = parent.eval if parent else data["eval"] or default_data(model.name, "eval")
+    calib = api._data_for(model, calib_arg, "calib", data["calib_samples"], "[data] calib")
+    evaluation = api._data_for(model, eval_arg, "eval", data["eval_samples"], "[data] eval")
+    return ModelLine(name, source, weights, model.fingerprint(), calib_arg, calib.sha256(), eval_arg,
                      evaluation.sha256(), targets)
 
 

@@ -28,22 +28,24 @@ class PipelineResult:
         return [b for b in self.bundles if not b.written]
 
 
-def plan_lines(config: PipelineConfig, root: Path, dry_run: bool = False) -> list[ModelLine]:
-    """The source model for every target, then one line per NAS variant for the targets it was chosen for."""
+def plan_lines(config: PipelineConfig, root: Path, dry_run: bool = False) -> tuple[list[ModelLine], list[StageRun]]:
+    """The source model for every target, then one line per NAS variant for the targets it was chosen for; and the
+    NAS / distillation stage runs that made them."""
     model, targets = config["model"], config["bench"]["targets"]
     base = line_for(config, "source", model["source"], model["weights"], targets)
     if not config.enabled("nas"):
-        return [base]
+        return [base], []
     from vitedge.pipeline.variants import variant_lines
 
-    return [base, *variant_lines(config, base, root, dry_run)]
+    variants, runs = variant_lines(config, base, root, dry_run)
+    return [base, *variants], runs
 
 
 def dry_run(config: PipelineConfig) -> str:
     """The resolved plan and which stages are cached, without running anything."""
     root = Path(config.out)
     out = [f"pipeline {config.path} -> {root}"]
-    for line in plan_lines(config, root, dry_run=True):
+    for line in plan_lines(config, root, dry_run=True)[0]:
         out.append(f"{line.name}: {line.source} (model {line.fingerprint}) for {', '.join(line.targets)}")
         out += describe_plan(config, line, root)
     return "\n".join(out)
@@ -51,8 +53,8 @@ def dry_run(config: PipelineConfig) -> str:
 
 def run_pipeline(config: PipelineConfig) -> PipelineResult:
     root = Path(config.out)
-    lines = plan_lines(config, root)
-    result = PipelineResult(root, lines)
+    lines, variant_runs = plan_lines(config, root)
+    result = PipelineResult(root, lines, stage_runs=list(variant_runs))
     for line in lines:
         run_line(config, line, root)
         result.stage_runs += line.stages.values()
