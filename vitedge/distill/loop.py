@@ -85,7 +85,7 @@ class _Run:
 
     def execute(self, resume: bool, name: str, meta: dict) -> DistillResult:
         self.started = time.perf_counter()
-        self._identity = self.identity()
+        self._identity = self.identity() if self.out is not None else None  # hashing is for checkpoints only
         if self.out is not None:
             self._start_or_resume(resume, self._identity)
         self.model = parallel.wrap(self.trainee, self.par)
