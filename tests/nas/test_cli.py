@@ -90,6 +90,10 @@ def test_refuses_a_used_out_then_force_with_zero_shot_proxy(parent_spec, nas_run
     assert "x86-cpu" in stdout and "chosen" in stdout
 
 
-def test_bad_budget_is_a_clear_error(parent_spec, tmp_path, capsys):
-    code, _, err = run(capsys, *nas_args(parent_spec, tmp_path, "--budget-ms", "android-arm64=1"))
-    assert code == 2 and "not in --targets" in err and "hint" in err
+@pytest.mark.parametrize("bad, message", [(("--budget-ms", "android-arm64=1"), "not in --targets"),
+                                          (("--budget-ms", "fast"), "not a number"),
+                                          (("--candidates", "0"), "at least 1"),
+                                          (("--targets", "x86-cpu,jetson-nano"), "unknown target")])
+def test_bad_settings_are_clear_errors(parent_spec, tmp_path, capsys, bad, message):
+    code, _, err = run(capsys, *nas_args(parent_spec, tmp_path, *bad))
+    assert code == 2 and message in err and "hint" in err and not (tmp_path / "nas.json").exists()

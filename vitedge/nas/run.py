@@ -45,6 +45,17 @@ class NASConfig:
     embed: bool = True  # also search a narrower embedding
     timing: TimingOptions = TimingOptions()
 
+    def __post_init__(self):
+        checks = [(self.evaluations >= 1, "--candidates must be at least 1 (the parent)"),
+                  (self.proxy.steps >= 0, "--steps must be >= 0 (0: zero-shot proxy)"),
+                  (self.held_out >= 1, "--held-out must be at least 1 image"),
+                  (self.importance_samples >= 1, "importance_samples must be at least 1"),
+                  (self.max_drop is None or self.max_drop >= 0, "--max-drop must be >= 0"),
+                  (self.min_depth is None or self.min_depth >= 1, "--min-depth must be at least 1")]
+        for ok, message in checks:
+            if not ok:
+                raise VitedgeError(f"invalid NAS settings: {message}", "fix the value and run again")
+
     def to_dict(self) -> dict:
         return {"targets": list(self.targets), "budgets_ms": self.budgets, "evaluations": self.evaluations,
                 "initial": self.initial, "proxy": vars(self.proxy), "held_out": self.held_out,
