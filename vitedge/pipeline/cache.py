@@ -28,7 +28,10 @@ class StageRun:
 
 
 def stage_key(stage: str, config: dict, inputs: dict) -> str:
-    return sha256_json({"stage": stage, "config": config, "inputs": inputs})[:12]
+    """Content key of a stage's output; a new vitedge version redoes everything."""
+    from vitedge import __version__
+
+    return sha256_json({"stage": stage, "config": config, "inputs": inputs, "vitedge": __version__})[:12]
 
 
 def planned(root: Path, stage: str, config: dict, inputs: dict) -> tuple[Path, bool]:

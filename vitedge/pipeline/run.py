@@ -92,8 +92,11 @@ def _bundles_and_report(config: PipelineConfig, lines: list[ModelLine], folder: 
         md, _ = api.report(line.folder("quantize"), line.folder("validate"), line.folder("bench"),
                            out=folder / "report" / line.name, targets=",".join(line.targets), force=True)
         reports[line.name] = str(md)
+    from vitedge.pipeline.index import write_index
+
+    write_index(folder / "report", outcomes, reports, config["model"]["source"])
     _publish(folder, root)
-    return {"bundles": outcomes, "report": str(root / "report" / "source" / "report.md"), "reports": reports}
+    return {"bundles": outcomes, "report": str(root / "report" / "report.md"), "reports": reports}
 
 
 def _publish(folder: Path, root: Path) -> None:
