@@ -20,7 +20,8 @@ def test_figures_equal_the_validate_and_bench_reports(bundles, pipeline):
     for target in ("x86-cpu", "jetson-orin-nano"):
         manifest = load(out / target / "manifest.json")
         for entry in manifest["artifacts"]:
-            path = entry["path"].removeprefix("models/")
+            path = entry["source_path"]  # as in artifacts.json; inside the bundle: models/<file name>
+            assert entry["path"] == "models/" + path.rsplit("/", 1)[-1]
             assert entry["validation"]["metrics"] == validated[path]["metrics"]
             assert entry["validation"]["gates"] == validated[path]["gates"]
             assert entry["validation"]["verdict"] == validated[path]["verdict"] == "pass"

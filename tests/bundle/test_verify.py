@@ -30,10 +30,10 @@ def test_tampered_file(bundle, capsys):
 
 
 def test_missing_file(bundle, capsys):
-    (bundle / "models" / "fp32" / "vit4mnist.onnx").unlink()
-    assert verify_bundle(bundle) == ["missing file: models/fp32/vit4mnist.onnx (listed in manifest.json)"]
+    (bundle / "models" / "vit4mnist.onnx").unlink()
+    assert verify_bundle(bundle) == ["missing file: models/vit4mnist.onnx (listed in manifest.json)"]
     assert main(["bundle", "verify", str(bundle)]) == 1
-    assert "missing file: models/fp32/vit4mnist.onnx" in capsys.readouterr().err
+    assert "missing file: models/vit4mnist.onnx" in capsys.readouterr().err
 
 
 def test_extra_file(bundle, capsys):

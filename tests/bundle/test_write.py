@@ -26,7 +26,7 @@ def test_one_bundle_per_target_with_its_files(bundles):
     host, jetson = out / "x86-cpu", out / "jetson-orin-nano"
     for folder in (host, jetson):
         names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-        assert {"manifest.json", "README.md", "run.py", "models/fp32/vit4mnist.onnx",
+        assert {"manifest.json", "README.md", "run.py", "models/vit4mnist.onnx",
                 "models/vit4mnist_int8.onnx"} <= names
         assert verify_bundle(folder) == [] and verify_bundle(folder.with_suffix(".zip")) == []
         with zipfile.ZipFile(folder.with_suffix(".zip")) as archive:
@@ -48,7 +48,7 @@ def test_primary_is_the_fastest_measured(bundles, pipeline):
     fastest = min(rows, key=lambda r: r["latency_ms_p50"])
     primary = doc["artifacts"][0]
     assert primary["role"] == "primary" and doc["primary"] == primary["id"]
-    assert primary["path"] == f"models/{fastest['path']}" and "measured p50 latency" in doc["primary_reason"]
+    assert primary["source_path"] == fastest["path"] and "measured p50 latency" in doc["primary_reason"]
     assert [a["role"] for a in doc["artifacts"][1:]] == ["alternative"]
 
 

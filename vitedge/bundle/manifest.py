@@ -11,7 +11,7 @@
       "primary": artifact id, "primary_reason": text,
       "artifacts": [{                                   # primary first, then alternatives
           "id", "role": "primary" | "alternative", "format", "precision", "scheme",
-          "path", "sha256", "bytes", "files": [{path, sha256, bytes}],   # paths relative to the bundle folder
+          "path", "source_path" (as in artifacts.json), "sha256", "bytes", "files": [{path, sha256, bytes}],  # paths: bundle folder
           "inputs", "outputs",                                         # as recorded in artifacts.json
           "lineage": [{"stage": "source", ...}, {"stage": "export", ...}, {"stage": "quantize", ...}],
           "validation": {verdict, runtime, executed_precision, metrics, gates},    # copied from report.json
@@ -104,7 +104,7 @@ def artifact_entry(inputs: Inputs, candidate: Candidate, role: str) -> dict:
     latency = {k: row.get(k) for k in BENCH_KEYS}
     latency["estimated"] = row.get("obtained") == "estimated"
     return {"id": a.id, "role": role, "format": a.format, "precision": a.precision, "scheme": row.get("scheme"),
-            "path": bundle_path(a.path), "sha256": a.sha256, "bytes": a.bytes, "files": files,
+            "path": bundle_path(a.path), "source_path": a.path, "sha256": a.sha256, "bytes": a.bytes, "files": files,
             "inputs": a.inputs, "outputs": a.outputs, "lineage": lineage(inputs, a),
             "validation": {k: candidate.validation.get(k) for k in VALIDATION_KEYS}, "latency": latency}
 
