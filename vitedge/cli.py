@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -9,6 +10,11 @@ from vitedge import __version__
 from vitedge.errors import VitedgeError
 
 DEMO_OUT = "runs/demo"
+STORAGE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                  errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
+STORAGE_HINTS = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space",
+                 errno.EROFS: "choose an output folder on a writable disk",
+                 errno.EACCES: "choose an output folder you can write to"}
 
 
 def _add_export(sub) -> None:
@@ -423,6 +429,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished artifacts are kept: re-run with --resume to continue", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRORS:
+            raise
+        print(f"error: {STORAGE_ERRORS[exc.errno]} while writing {exc.filename or 'an output file'}: nothing "
+              f"half-written was kept under a final name\n  hint: {STORAGE_HINTS[exc.errno]}, then run the same "
+              f"command again: finished work is reused", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -98,3 +98,33 @@ def test_cli_run_dry_run_and_bad_config(finished, tmp_path, capsys):
     bad.write_text('[model]\nsource = "vit4mnist"\n[bench]\ntargets = ["toaster"]\n')
     assert main(["run", str(bad)]) == 2
     assert "toaster" in capsys.readouterr().err
+
+
+def test_a_full_disk_leaves_no_corrupt_output_and_a_clear_error(finished, tmp_path, monkeypatch, capsys):
+    """The disk fills while validate writes its report: the CLI says so, the stage is not marked done, no file is
+    left half-written under its final name, and the next run finishes from there."""
+    import errno
+
+    import vitedge.fileio as fileio
+
+    config, _ = finished
+    out = tmp_path / "out"
+    shutil.copytree(config.out, out)
+    path = write_config(tmp_path, out, max_drop=0.45)
+    real_fsync = os.fsync
+
+    def full(fd):
+        if "report.json" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device", os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(fileio.os, "fsync", full)
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "the disk is full while writing" in err and "Traceback" not in err
+    (validate,) = [f for f in _stage_folders(out, "validate") if not (f / "stage.json").exists()]
+    assert not (validate / "report.json").exists() and not list(validate.glob(".report.json.*"))
+    monkeypatch.setattr(fileio.os, "fsync", real_fsync)
+    result = run_pipeline(load_config(path))
+    assert {r.stage for r in result.stage_runs if not r.cached} == {"validate", "bench", "bundle"}
+    assert all(verify_bundle(b.folder) == [] for b in result.bundles)
