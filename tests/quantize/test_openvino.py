@@ -84,15 +84,16 @@ def test_fp32_reference(setup):
     assert _accuracy(setup["reference"], setup["labels"]) == pytest.approx(FP32_ACCURACY, abs=1e-9)
 
 
-def test_layers_are_weight_ops_by_block(setup):
+def test_layers_are_weight_and_attention_ops_by_block(setup):
     names = QUANTIZERS.get("openvino").layers(setup["inp"], Scheme("int8"))
     assert names[0] == "__module.patch_embed.proj/aten::_convolution/Convolution"
     assert "__module.blocks.3.attn.qkv/aten::linear/MatMul" in names
-    assert len(names) == 1 + 6 * 4 + 2  # patch conv, 4 linears per block, 2 head linears
-    blocks = [int(m.group(1)) for m in map(BLOCK.search, names) if m]
+    weights = [n for n in names if "linear" in n or "convolution" in n]
+    assert len(weights) == 1 + 6 * 4 + 2  # patch conv, 4 linears per block, 2 head linears
+    assert len(names) - len(weights) == 6  # one attention op (ScaledDotProductAttention here) per block
+    blocks = [int(m.group(1)) for m in map(BLOCK.search, weights) if m]
     assert blocks == sorted(blocks) and set(blocks) == set(range(6)) and len(blocks) == 24
-    full = QUANTIZERS.get("openvino").layers(setup["inp"], Scheme("int8", "full-integer"))
-    assert set(names) < set(full)  # full-integer adds the attention ops (ScaledDotProductAttention here)
+    assert QUANTIZERS.get("openvino").layers(setup["inp"], Scheme("int8", "full-integer")) == names
 
 
 def test_fp16_halves_weights_and_keeps_accuracy(setup, quantized):
@@ -116,7 +117,7 @@ def test_int8_static(setup, quantized):
     assert _cosine(logits, setup["reference"]) > 0.998
     ops = _op_types(files[0])
     assert ops["Constant:<Type: 'int8_t'>"] == 27  # every weight op's weights stored in int8
-    assert "ScaledDotProductAttention" in ops  # attention kept (and run) in float: no quantizer feeds it
+    assert "ScaledDotProductAttention" in ops  # attention stays one fused op, its inputs quantized
 
 
 def test_int8_full_integer_quantizes_more(setup, quantized):
@@ -132,7 +133,7 @@ def test_keep_float_leaves_block_ops_in_float(setup, quantized, tmp_path):
     quantizer = QUANTIZERS.get("openvino")
     block0 = [n for n in quantizer.layers(setup["inp"], Scheme("int8")) if BLOCK.search(n)
               and BLOCK.search(n).group(1) == "0"]
-    assert len(block0) == 4
+    assert len(block0) == 5  # qkv, attention (attn @ v), proj, fc1, fc2
     files = quantizer.quantize(setup["inp"], Scheme("int8").with_float(block0), tmp_path)
     static_files = quantized["int8"][0]
     assert _size(files) > _size(static_files)

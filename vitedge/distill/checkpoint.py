@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from vitedge.distill.config import CheckpointMismatchError, DistillError
+from vitedge.fileio import write_bytes_atomic
 
 CHECKPOINT = "checkpoint.safetensors"
 FORMAT = "vitedge-distill-checkpoint/1"
@@ -31,21 +30,6 @@ def architecture_sha256(module: torch.nn.Module) -> str:
     names = [f"{k} {list(v.shape)}" for k, v in sorted(module.state_dict().items())]
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Temp file beside `path`, fsync, rename (the byte counterpart of vitedge.fileio.write_text_atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:

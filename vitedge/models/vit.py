@@ -5,7 +5,7 @@ each block carries its own head count and MLP width so the NAS stage can slice b
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from torch import nn

@@ -1,8 +1,10 @@
 """OpenVINO IR quantization: FP16-compressed IR, and int8 IR by NNCF post-training quantization.
 
-int8 `static` runs NNCF with `model_type=TRANSFORMER` and ignores the attention ops (ScaledDotProductAttention,
-activation x activation MatMuls), so the weight-bearing MatMul / Convolution ops get int8 and LayerNorm, Softmax,
-GELU and attention stay float; `full-integer` runs NNCF without either, so NNCF quantizes every op it can.
+int8 `static` runs NNCF with `model_type=TRANSFORMER` (mixed preset): the weight-bearing MatMul / Convolution ops
+and the attention inputs get int8, LayerNorm, Softmax and GELU stay float. (Ignoring the attention ops as well kept
+the same logit cosine on a DeiT-Tiny but ran 1.3x slower: benchmarks/results/peers.md.) `full-integer` runs NNCF
+without the transformer rules (performance preset), so NNCF quantizes every op it can. The accuracy-aware fallback
+may keep any weight op or attention op in float.
 Layer names are OpenVINO op friendly names, which carry the PyTorch module path
 (`__module.blocks.3.attn.qkv/aten::linear/MatMul`).
 """
@@ -22,7 +24,6 @@ from vitedge.quantize.base import QUANTIZERS, QuantInput
 from vitedge.quantize.scheme import Scheme
 
 EXTRA = "openvino"
-WEIGHT_OPS = ("MatMul", "Convolution")
 # Scheme.calibration -> NNCF activation range estimator (None: NNCF's default, the mean of per-sample min / max).
 RANGE_ESTIMATORS = {"minmax": None, "percentile": "MEAN_QUANTILE", "entropy": "HISTOGRAM"}
 
@@ -48,8 +49,7 @@ class OpenVinoQuantizer:
         return save_ir(quantized, inp, scheme, folder, compress_to_fp16=False)
 
     def layers(self, inp: QuantInput, scheme: Scheme) -> list[str]:
-        """Friendly names of the MatMul (constant weight) and Convolution ops in graph order; full-integer adds
-        the attention ops."""
+        """Friendly names of the weight ops (MatMul with a constant weight, Convolution) and attention ops."""
         ov = require("openvino", EXTRA)
         return quantized_op_names(ov.Core().read_model(str(inp.fp32_path)), scheme)
 
@@ -72,12 +72,11 @@ def check_int8(model, inp: QuantInput, scheme: Scheme) -> None:
 
 
 def quantized_op_names(model, scheme: Scheme) -> list[str]:
-    """What `keep_float` may name for `scheme`: weight ops, plus the attention ops under full-integer."""
-    if scheme.mode == "full-integer":
-        skip = set(attention_op_names(model))
-        return [op.get_friendly_name() for op in model.get_ordered_ops()
-                if op.get_type_name() in WEIGHT_OPS or op.get_friendly_name() in skip]
-    return weight_op_names(model)
+    """What `keep_float` may name: the weight ops and the attention ops, in graph order."""
+    attention = set(attention_op_names(model))
+    weights = set(weight_op_names(model))
+    return [op.get_friendly_name() for op in model.get_ordered_ops()
+            if op.get_friendly_name() in weights or op.get_friendly_name() in attention]
 
 
 def weight_op_names(model) -> list[str]:
@@ -133,12 +132,10 @@ def nncf_options(nncf, model, scheme: Scheme, subset_size: int) -> dict:
         "subset_size": subset_size,
         "advanced_parameters": advanced,
     }
-    ignored = list(scheme.keep_float)
     if transformer:
         options["model_type"] = nncf.ModelType.TRANSFORMER
-        ignored += [name for name in attention_op_names(model) if name not in ignored]
-    if ignored:
-        options["ignored_scope"] = nncf.IgnoredScope(names=ignored)
+    if scheme.keep_float:
+        options["ignored_scope"] = nncf.IgnoredScope(names=list(scheme.keep_float))
     return options
 
 

@@ -6,29 +6,15 @@ plot of accuracy against latency (plots/<target>.png) marking the shipped artifa
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from vitedge.bundle.inputs import load_inputs
 from vitedge.bundle.write import plan_bundles
 from vitedge.errors import OutputExistsError
-from vitedge.fileio import write_text_atomic
+from vitedge.fileio import write_bytes_atomic, write_text_atomic
 
 __all__ = ["write_report"]
 
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_report(artifacts: str | Path, validation: str | Path, bench: str | Path, targets: list[str] | None = None,
