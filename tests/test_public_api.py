@@ -27,3 +27,9 @@ def test_from_module_exports_with_parity(tmp_path):
     assert result.failures == []
     assert [a.path for a in result.artifacts] == ["tiny.onnx", "tiny.xml"]
     assert all(a.parity["passed"] and a.parity["samples"] == 64 for a in result.artifacts)
+
+
+def test_pipeline_api_is_public():
+    assert vitedge.load_config.__module__ == "vitedge.config"
+    assert vitedge.run_pipeline.__module__ == "vitedge.pipeline.run"
+    assert {"load_config", "run_pipeline"} <= set(vitedge.__all__)

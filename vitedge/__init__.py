@@ -4,6 +4,7 @@
     model = vitedge.load_model("vit4mnist")
     data = vitedge.load_dataset("calib_data/mnist_eval.npz", model.spec)
     result = vitedge.export_model(model, ["onnx", "openvino", "tflite"], "runs/demo/export", data)
+    result = vitedge.run_pipeline(vitedge.load_config("pipeline.toml"))   # every stage, cached
 """
 __version__ = "0.1.0"
 
@@ -21,8 +22,12 @@ def __getattr__(name: str):
     if name == "export_model":
         from vitedge.export import export_model
         return export_model
+    if name in ("load_config", "run_pipeline"):
+        import vitedge.config as config
+        import vitedge.pipeline as pipeline
+        return getattr(config if name == "load_config" else pipeline, name)
     raise AttributeError(f"module 'vitedge' has no attribute {name!r}")
 
 
 __all__ = ["IOSpec", "LoadedModel", "VitedgeError", "ViTConfig", "VisionTransformer", "export_model", "from_module",
-           "load_dataset", "load_model", "__version__"]
+           "load_config", "load_dataset", "load_model", "run_pipeline", "__version__"]
