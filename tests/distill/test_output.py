@@ -4,7 +4,8 @@ import tomllib
 import torch
 
 from vitedge.distill.checkpoint import save_tensors
-from vitedge.distill.output import WEIGHTS, spec_toml, toml_value
+from vitedge.distill.output import WEIGHTS, spec_toml
+from vitedge.models.specfile import toml_value
 from vitedge.fileio import sha256_file
 from vitedge.models import load_model
 

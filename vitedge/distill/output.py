@@ -1,7 +1,6 @@
 """A finished run's folder: student.safetensors, student.toml (a model spec any command loads) and distill.json."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -9,40 +8,16 @@ import torch
 from vitedge.distill.checkpoint import save_tensors
 from vitedge.fileio import sha256_file, write_json_atomic, write_text_atomic
 from vitedge.models.spec import IOSpec
+from vitedge.models.specfile import spec_file_text
 from vitedge.models.vit import VisionTransformer
 
 WEIGHTS, SPEC, REPORT = "student.safetensors", "student.toml", "distill.json"
 
 
-def toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    raise TypeError(f"no TOML form for {value!r}")
-
-
 def spec_toml(student: VisionTransformer, spec: IOSpec, name: str, weights_sha256: str | None = None) -> str:
     """The model spec file (vitedge.models.specfile format) of a distilled vitedge ViT."""
-    arch = {k: v for k, v in student.cfg.to_dict().items() if v is not None and k not in ("head_hidden", "head_act")}
-    top = {"name": name, "task": spec.task, "weights": WEIGHTS}
-    if weights_sha256:
-        top["weights_sha256"] = weights_sha256
-    if spec.labels:
-        top["labels"] = list(spec.labels)
-    lines = [f"# Distilled by `vitedge distill`; see {REPORT} beside this file."]
-    lines += [f"{k} = {toml_value(v)}" for k, v in top.items()]
-    lines += ["", "[architecture]"] + [f"{k} = {toml_value(v)}" for k, v in arch.items()]
-    if student.cfg.head_hidden:
-        lines += ["", "[head]", f"hidden = {toml_value(student.cfg.head_hidden)}",
-                  f"act = {toml_value(student.cfg.head_act)}"]
-    pre = {"mean": spec.mean, "std": spec.std, "crop_pct": spec.crop_pct, "interpolation": spec.interpolation}
-    lines += ["", "[preprocessing]"] + [f"{k} = {toml_value(v)}" for k, v in pre.items()]
-    return "\n".join(lines) + "\n"
+    return spec_file_text(student.cfg, spec, name, WEIGHTS, weights_sha256,
+                          f"Distilled by `vitedge distill`; see {REPORT} beside this file.")
 
 
 def write_outputs(out: Path, student: torch.nn.Module, spec: IOSpec, name: str, report: dict) -> dict[str, str]:

@@ -58,3 +58,33 @@ def _read_labels(labels_path: Path, spec_path: Path) -> list[str]:
         return [line.strip() for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except OSError as exc:
         raise ModelSourceError(f"model spec {spec_path}: labels_file {labels_path} unreadable: {exc}") from None
+
+
+def toml_value(value) -> str:
+    """A Python value as TOML (the subset spec files use)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def spec_file_text(config, spec, name: str, weights: str, weights_sha256: str | None, comment: str,
+                   description: str | None = None) -> str:
+    """The spec file of a vitedge ViT (`config`: ViTConfig, `spec`: IOSpec) whose weights lie beside it."""
+    head_fields = {"head_hidden": "hidden", "head_act": "act"}
+    arch = {k: v for k, v in config.to_dict().items() if v is not None and k not in head_fields}
+    head = {new: config.to_dict()[old] for old, new in head_fields.items()} if config.head_hidden else {}
+    top = {"name": name, "task": spec.task, "description": description, "weights": weights,
+           "weights_sha256": weights_sha256, "labels": list(spec.labels) if spec.labels else None}
+    pre = {"mean": list(spec.mean), "std": list(spec.std), "crop_pct": spec.crop_pct,
+           "interpolation": spec.interpolation}
+    lines = [f"# {comment}"] + [f"{k} = {toml_value(v)}" for k, v in top.items() if v is not None]
+    for table, entries in (("architecture", arch), ("head", head), ("preprocessing", pre)):
+        if entries:
+            lines += ["", f"[{table}]"] + [f"{k} = {toml_value(v)}" for k, v in entries.items() if v is not None]
+    return "\n".join(lines) + "\n"

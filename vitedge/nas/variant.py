@@ -2,48 +2,19 @@
 loadable by `vitedge.models.load_model(path)` and so by every other command."""
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 
 from vitedge.fileio import sha256_file, write_text_atomic
 from vitedge.models.loaded import LoadedModel
-
-HEAD_FIELDS = {"head_hidden": "hidden", "head_act": "act"}
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} to TOML")
-
-
-def _table(name: str, entries: dict) -> list[str]:
-    return [f"\n[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in entries.items() if v is not None]
-
+from vitedge.models.specfile import spec_file_text
 
 def spec_text(model: LoadedModel, weights_name: str, weights_sha256: str, description: str) -> str:
     """The TOML spec of `model` with its weights file beside it."""
-    arch = {k: v for k, v in model.config.to_dict().items() if v is not None and k not in HEAD_FIELDS}
-    head = {new: model.config.to_dict()[old] for old, new in HEAD_FIELDS.items()} if model.config.head_hidden else {}
-    spec = model.spec
-    top = {"name": model.name, "task": spec.task, "description": description, "weights": weights_name,
-           "weights_sha256": weights_sha256, "labels": list(spec.labels) if spec.labels else None}
-    lines = ["# Written by `vitedge nas`: a sub-network of a pretrained ViT. Load it with vitedge.load_model(path)."]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in top.items() if v is not None]
-    lines += _table("architecture", arch)
-    if head:
-        lines += _table("head", head)
-    lines += _table("preprocessing", {"mean": list(spec.mean), "std": list(spec.std), "crop_pct": spec.crop_pct,
-                                      "interpolation": spec.interpolation})
-    return "\n".join(lines) + "\n"
+    return spec_file_text(model.config, model.spec, model.name, weights_name, weights_sha256,
+                          "Written by `vitedge nas`: a sub-network of a pretrained ViT. Load it with "
+                          "vitedge.load_model(path).", description)
 
 
 def save_weights_atomic(model: LoadedModel, path: Path) -> None:
