@@ -1,0 +1,104 @@
+"""`vitedge nas` and `vitedge distill`: the subcommands that make smaller models (see vitedge.cli)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+def add_nas(sub) -> None:
+    p = sub.add_parser("nas", help="sub-networks of a pretrained ViT on each target's accuracy / latency front",
+                       description="Writes OUT/nas.json, OUT/<target>.png, OUT/variants/<target>.toml (+ weights) "
+                                   "and every candidate under OUT/candidates/.")
+    p.add_argument("model", help="the parent ViT: built-in name, timm name (+ --weights), spec file, HF folder")
+    p.add_argument("--weights", help="weights of the parent, as export's --weights")
+    p.add_argument("--targets", default="x86-cpu", help="comma-separated targets (`vitedge targets`)")
+    p.add_argument("--budget-ms", help="latency budget: 0.2 (every target) or x86-cpu=0.2,android-arm64=0.1")
+    p.add_argument("--data", help="labelled images for importance, distillation and the held-out proxy score "
+                                  "(default: the built-in model's calibration set)")
+    p.add_argument("--eval", dest="eval_data", help="held-out images for the chosen variants' final top-1 "
+                                                    "(default: the built-in model's evaluation set)")
+    p.add_argument("--candidates", type=int, default=16, help="candidates evaluated, the parent included (16)")
+    p.add_argument("--steps", type=int, default=150, help="distillation steps per candidate; 0: zero-shot (150)")
+    p.add_argument("--held-out", type=int, default=1000, help="images of --data held out for the proxy (1000)")
+    p.add_argument("--max-drop", type=float, default=1.0,
+                   help="choose the fastest variant within the budget whose proxy top-1 is within this many points "
+                        "of the parent's (default: 1.0); if none is, the most accurate within the budget")
+    p.add_argument("--min-depth", type=int, help="fewest blocks kept (default: a third of the parent's)")
+    p.add_argument("--no-embed", action="store_true", help="keep the parent's embedding width")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="ONNX Runtime threads for timing (default: all cores)")
+    p.add_argument("--out", default="runs/nas", help="output folder (default: runs/nas)")
+    p.add_argument("--force", action="store_true", help="replace a NAS result already in --out")
+    p.set_defaults(run=_run_nas)
+
+
+def _run_nas(args) -> int:
+    from vitedge import api
+    from vitedge.nas import NASConfig, ProxySettings
+    from vitedge.nas.latency import TimingOptions
+    from vitedge.nas.report import nas_table
+    from vitedge.nas.sources import parse_budgets, parse_targets
+
+    targets = parse_targets(args.targets)
+    config = NASConfig(targets=targets, budgets=parse_budgets(args.budget_ms, targets), evaluations=args.candidates,
+                       proxy=ProxySettings(steps=args.steps, seed=args.seed), held_out=args.held_out,
+                       seed=args.seed, max_drop=args.max_drop, min_depth=args.min_depth, embed=not args.no_embed,
+                       timing=TimingOptions(threads=args.threads))
+    result = api.nas(args.model, args.data, args.eval_data, args.out, config, args.weights, args.force)
+    print(nas_table(result))
+    print(f"\nwrote {Path(args.out) / 'nas.json'}, {len(result.targets)} plot(s), "
+          f"{sum(1 for t in result.targets if t.variant)} variant(s) in {Path(args.out) / 'variants'} "
+          f"({result.seconds:.0f} s)")
+    return 0
+
+
+def add_distill(sub) -> None:
+    p = sub.add_parser("distill", help="train a smaller student on a teacher's outputs (knowledge distillation)",
+                       description="Re-running with the same --out resumes from its checkpoint. Several processes: "
+                                   "torchrun --nproc_per_node N -m vitedge distill ...")
+    p.add_argument("--teacher", required=True, help="teacher model (any source export takes)")
+    p.add_argument("--student", required=True, help="student model: a spec file (e.g. from nas), name or folder")
+    p.add_argument("--teacher-weights", help="weights of the teacher, as export's --weights")
+    p.add_argument("--student-weights", help="weights of the student, as export's --weights")
+    p.add_argument("--random-init", action="store_true", help="allow a student without weights (random start)")
+    p.add_argument("--data", help="training images (default: the teacher's calibration set)")
+    p.add_argument("--eval", dest="eval_data", help="held-out labelled images (default: the teacher's eval set)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64, help="global batch, split across processes (default: 64)")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: 5%% of the run)")
+    p.add_argument("--temperature", type=float, default=4.0, help="softmax temperature of the KL term (default: 4)")
+    p.add_argument("--alpha", type=float, default=0.7, help="weight of the distillation term vs labels (0.7)")
+    p.add_argument("--hard", action="store_true", help="DeiT hard distillation: CE on the teacher's argmax")
+    p.add_argument("--feature-weight", type=float, default=0.0, help="weight of feature MSE (default: 0, off)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (and every epoch)")
+    p.add_argument("--allow-overlap", action="store_true", help="allow images shared by --data and --eval")
+    p.add_argument("--out", default="runs/distill", help="output folder (default: runs/distill)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--force", action="store_true", help="start over, replacing a checkpoint or run in --out")
+    mode.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out (the default)")
+    p.set_defaults(run=_run_distill)
+
+
+def _run_distill(args) -> int:
+    import os
+
+    from vitedge import api
+    from vitedge.console import table
+    from vitedge.distill import DistillConfig
+
+    cfg = DistillConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                        warmup_steps=args.warmup_steps, temperature=args.temperature, alpha=args.alpha,
+                        hard_distill=args.hard, feature_weight=args.feature_weight, max_steps=args.max_steps,
+                        seed=args.seed, checkpoint_every=args.checkpoint_every)
+    result = api.distill(args.teacher, args.student, args.data, args.eval_data, args.out, cfg,
+                         args.teacher_weights, args.student_weights, args.random_init, args.allow_overlap, args.force)
+    if os.environ.get("RANK", "0") == "0":  # one table under torchrun
+        pct = lambda v: "-" if v is None else f"{v:.2f}%"
+        rows = [[h["epoch"], f"{h['loss']:.4f}", pct(h["eval_top1"]), pct(h["agreement"]), f"{h['seconds']:.1f}"]
+                for h in result.history]
+        print(table(["epoch", "loss", "top-1", "agreement", "seconds"], rows))
+        print(f"\nteacher top-1 {pct(result.teacher_top1)}, student {pct(result.eval_top1)}")
+        print(f"wrote {Path(args.out) / 'student.toml'}")
+    return 0
