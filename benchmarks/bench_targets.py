@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import deit_random_weights  # noqa: E402
 from vitedge import api  # noqa: E402
 from vitedge.targets.host import cpu_info  # noqa: E402
 from vitedge.targets.table import bench_table, fastest_lines  # noqa: E402
@@ -25,24 +26,12 @@ TARGETS = "x86-cpu,jetson-orin-nano,android-arm64"
 RESULTS = Path(__file__).parent / "results"
 
 
-def deit_weights(folder: Path) -> str:
-    import torch
-    from safetensors.torch import save_file
-
-    from vitedge.models import load_model
-
-    torch.manual_seed(0)
-    state = load_model("deit_tiny_patch16_224", random_init=True).module.state_dict()
-    path = folder / "deit_tiny_random.safetensors"
-    save_file({k: v.contiguous() for k, v in state.items()}, path)
-    return str(path)
-
 
 def models(tmp: Path) -> list[tuple[str, dict, str | None]]:
     return [("vit4mnist", dict(source="vit4mnist", max_drop=0.3), None),
             ("deit_tiny_patch16_224 (random weights)",
-             dict(source="deit_tiny_patch16_224", weights=deit_weights(tmp), calib="calib_data/mnist_calib.npz[0:256]",
-                  eval_data="calib_data/mnist_eval.npz[0:128]"), "calib_data/mnist_eval.npz[0:1]")]
+             dict(source="deit_tiny_patch16_224", weights=deit_random_weights(tmp),
+                  calib="calib_data/mnist_calib.npz[0:256]", eval_data="calib_data/mnist_eval.npz[0:128]"), "calib_data/mnist_eval.npz[0:1]")]
 
 
 def main() -> int:

@@ -56,7 +56,7 @@ def run(args, tmp: Path) -> dict:
 
 def write(record: dict, args) -> None:
     c = record["chosen"]
-    lines = [f"# NAS + distillation on vit4mnist", "",
+    lines = ["# NAS + distillation on vit4mnist", "",
              f"`python benchmarks/nas_distill.py --budget-ms {args.budget_ms} --epochs {args.epochs}`, "
              f"{time.strftime('%Y-%m-%d')}, {cpu_info()['model']} ({cpu_info()['logical_cores']} cores), tools "
              f"{json.dumps(tool_versions())}.", "",

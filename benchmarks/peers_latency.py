@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import deit_random_weights  # noqa: E402
 from vitedge import api  # noqa: E402
 from vitedge.data import load_dataset  # noqa: E402
 from vitedge.models import load_model  # noqa: E402
@@ -40,16 +41,6 @@ MODEL = "deit_tiny_patch16_224"
 CALIB, EVAL = "calib_data/mnist_calib.npz[0:256]", "calib_data/mnist_eval.npz[0:128]"
 RESULTS = Path(__file__).parent / "results"
 
-
-def random_weights(folder: Path) -> str:
-    import torch
-    from safetensors.torch import save_file
-
-    torch.manual_seed(0)
-    state = load_model(MODEL, random_init=True).module.state_dict()
-    path = folder / "deit_tiny_random.safetensors"
-    save_file({k: v.contiguous() for k, v in state.items()}, path)
-    return str(path)
 
 
 def ours(weights: str, out: Path, threads: int) -> dict[str, Path]:
@@ -195,7 +186,7 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        weights = args.weights or random_weights(tmp)
+        weights = args.weights or deit_random_weights(tmp)
         model = load_model(MODEL, weights=weights)
         calib = np.concatenate([b for b, _ in load_dataset(CALIB, model.spec).batches(model.spec, 64)])
         eval_images = np.concatenate([b for b, _ in load_dataset(EVAL, model.spec).batches(model.spec, 64)])

@@ -16,13 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-from safetensors.torch import save_file
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vitedge import api
-from vitedge.models.source import load_model
-from vitedge.quantize.table import quantize_table
-from vitedge.versions import tool_versions
+from benchmarks.common import deit_random_weights  # noqa: E402
+from vitedge import api  # noqa: E402
+from vitedge.quantize.table import quantize_table  # noqa: E402
+from vitedge.versions import tool_versions  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = [
@@ -56,13 +55,6 @@ def fallback_steps(artifacts) -> str:
     return "".join(lines)
 
 
-def deit_weights(folder: Path) -> str:
-    torch.manual_seed(0)
-    state = load_model("deit_tiny_patch16_224", random_init=True).module.state_dict()
-    path = folder / "deit_tiny_random.safetensors"
-    save_file({k: v.contiguous() for k, v in state.items()}, path)
-    return str(path)
-
 
 def cpu_name() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
@@ -76,7 +68,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         runs = RUNS + [("deit_tiny_patch16_224 (random weights, 256 calibration / 128 evaluation images of the "
                         "built-in MNIST set resized to 3x224x224; sizes and cosine only)",
-                        dict(source="deit_tiny_patch16_224", weights=deit_weights(Path(tmp)),
+                        dict(source="deit_tiny_patch16_224", weights=deit_random_weights(Path(tmp)),
                              int8_modes="static,dynamic", calib="calib_data/mnist_calib.npz[0:256]",
                              eval_data="calib_data/mnist_eval.npz[0:128]"))]
         for index, (title, options) in enumerate(runs):
