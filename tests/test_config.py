@@ -36,6 +36,8 @@ def test_minimal_config_gets_defaults_and_paths_relative_to_the_file(tmp_path):
     ('[model]\nweights = "w.safetensors"\n', "source"),
     (MINIMAL + "[distill]\nepochs = 2\n", "[distill] needs [nas]"),
     (MINIMAL + "[nas]\nseed = 1\n", "budget_ms"),
+    (MINIMAL + "[nas]\nbudget_ms = 1\nbudget_fraction = 0.5\n", "exactly one"),
+    (MINIMAL + "[nas]\nbudget_fraction = 1.5\n", "budget_fraction"),
     (MINIMAL + '[quantize]\nprecisions = ["fp16"]\nmax_drop = 0.3\n', "max_drop"),
     (MINIMAL + "[export]\nformats = []\n", "formats"),
 ])

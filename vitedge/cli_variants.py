@@ -11,6 +11,8 @@ def add_nas(sub) -> None:
     p.add_argument("--weights", help="weights of the parent, as export's --weights")
     p.add_argument("--targets", default="x86-cpu", help="comma-separated targets (`vitedge targets`)")
     p.add_argument("--budget-ms", help="latency budget: 0.2 (every target) or x86-cpu=0.2,android-arm64=0.1")
+    p.add_argument("--budget-fraction", type=float,
+                   help="for targets without --budget-ms: this share of the model's own latency there (e.g. 0.5)")
     p.add_argument("--data", help="labelled images for importance, distillation and the held-out proxy score "
                                   "(default: the built-in model's calibration set)")
     p.add_argument("--eval", dest="eval_data", help="held-out images for the chosen variants' final top-1 "
@@ -38,7 +40,8 @@ def _run_nas(args) -> int:
     from vitedge.nas.sources import parse_budgets, parse_targets
 
     targets = parse_targets(args.targets)
-    config = NASConfig(targets=targets, budgets=parse_budgets(args.budget_ms, targets), evaluations=args.candidates,
+    config = NASConfig(targets=targets, budgets=parse_budgets(args.budget_ms, targets),
+                       budget_fraction=args.budget_fraction, evaluations=args.candidates,
                        proxy=ProxySettings(steps=args.steps, seed=args.seed), held_out=args.held_out,
                        seed=args.seed, max_drop=args.max_drop, min_depth=args.min_depth, embed=not args.no_embed,
                        timing=TimingOptions(threads=args.threads))

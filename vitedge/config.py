@@ -12,7 +12,7 @@
     calib_samples = 300
 
     [nas]                                      # optional: derive one sub-network per target within the budget
-    budget_ms = 1.0
+    budget_ms = 1.0                            # or budget_fraction = 0.5: a share of the model's own latency
     targets = ["x86-cpu"]                      # optional: the targets to derive variants for (default: all)
 
     [distill]                                  # optional (needs [nas]): distil each chosen variant from the model
@@ -52,7 +52,7 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 SCHEMA: dict[str, dict[str, tuple]] = {
     "model": {"source": (str, None), "weights": (str, None)},
     "data": {"calib": (str, None), "eval": (str, None), "calib_samples": (int, 300), "eval_samples": (int, None)},
-    "nas": {"budget_ms": (float, None), "targets": (list, None), "max_drop": (float, 1.0), "seed": (int, 0), "proxy_steps": (int, 150),
+    "nas": {"budget_ms": (float, None), "budget_fraction": (float, None), "targets": (list, None), "max_drop": (float, 1.0), "seed": (int, 0), "proxy_steps": (int, 150),
             "candidates": (int, 16)},
     "distill": {"epochs": (int, 5), "batch_size": (int, 64), "lr": (float, 5e-4), "temperature": (float, 4.0),
                 "alpha": (float, 0.7), "hard": (bool, False), "seed": (int, 0)},
@@ -192,8 +192,14 @@ def check_combinations(config: PipelineConfig) -> None:
     if stray:
         raise ConfigError(f"{config.path}: [nas] targets {sorted(stray)} are not in [bench] targets",
                           "NAS derives variants for targets the pipeline benches; add them to [bench] targets")
-    if config.enabled("nas") and config["nas"]["budget_ms"] is None:
-        raise ConfigError(f"{config.path}: [nas] budget_ms is required", "e.g. budget_ms = 1.0 (per-image latency)")
+    if config.enabled("nas") and (config["nas"]["budget_ms"] is None) == (config["nas"]["budget_fraction"] is None):
+        raise ConfigError(f"{config.path}: [nas] needs exactly one of budget_ms and budget_fraction",
+                          "budget_ms = 1.0 (per-image latency on every target), or budget_fraction = 0.5 (half the "
+                          "model's own latency on each target, measured or estimated in the same run)")
+    fraction = config["nas"]["budget_fraction"] if config.enabled("nas") else None
+    if fraction is not None and not 0 < fraction < 1:
+        raise ConfigError(f"{config.path}: [nas] budget_fraction = {fraction} must be between 0 and 1",
+                          "e.g. 0.5: variants at most half as slow as the model")
     if "int8" not in config["quantize"]["precisions"] and config["quantize"]["max_drop"] is not None:
         raise ConfigError(f"{config.path}: [quantize] max_drop applies to int8, which is not in precisions",
                           "add \"int8\" to [quantize] precisions or remove max_drop")

@@ -97,3 +97,17 @@ def test_refuses_a_used_out_then_force_with_zero_shot_proxy(parent_spec, nas_run
 def test_bad_settings_are_clear_errors(parent_spec, tmp_path, capsys, bad, message):
     code, _, err = run(capsys, *nas_args(parent_spec, tmp_path, *bad))
     assert code == 2 and message in err and "hint" in err and not (tmp_path / "nas.json").exists()
+
+
+def test_a_relative_budget_is_a_share_of_the_parents_latency_on_each_target(parent_spec, tmp_path):
+    from vitedge import api
+    from vitedge.nas import NASConfig, ProxySettings
+
+    config = NASConfig(targets=TARGETS, budget_fraction=0.8, evaluations=4, proxy=ProxySettings(steps=0), held_out=100)
+    result = api.nas(str(parent_spec), data=f"{CALIB}[0:400]", eval_data=f"{EVAL}[0:200]", out=tmp_path, config=config)
+    parent = result.candidates[0]
+    assert parent.choice == result.space.full()
+    for t in result.targets:
+        assert t.budget_ms == pytest.approx(0.8 * parent.latency[t.target].ms, rel=1e-5)
+        chosen = next((c for c in result.candidates if c.id == t.chosen), None)
+        assert chosen is None or chosen.latency[t.target].ms <= t.budget_ms

@@ -34,6 +34,7 @@ class NASConfig:
 
     targets: tuple[str, ...] = ("x86-cpu",)
     budgets: dict[str, float] = field(default_factory=dict)
+    budget_fraction: float | None = None  # targets without a budget in ms: this share of the parent's own latency
     evaluations: int = 16  # candidates scored, the parent included
     initial: int | None = None  # of which spread over cost before evolution (default: half)
     proxy: ProxySettings = ProxySettings()
@@ -51,13 +52,15 @@ class NASConfig:
                   (self.held_out >= 1, "--held-out must be at least 1 image"),
                   (self.importance_samples >= 1, "importance_samples must be at least 1"),
                   (self.max_drop is None or self.max_drop >= 0, "--max-drop must be >= 0"),
-                  (self.min_depth is None or self.min_depth >= 1, "--min-depth must be at least 1")]
+                  (self.min_depth is None or self.min_depth >= 1, "--min-depth must be at least 1"),
+                  (self.budget_fraction is None or 0 < self.budget_fraction < 1,
+                   "--budget-fraction must be between 0 and 1 (e.g. 0.5: half the model's latency)")]
         for ok, message in checks:
             if not ok:
                 raise VitedgeError(f"invalid NAS settings: {message}", "fix the value and run again")
 
     def to_dict(self) -> dict:
-        return {"targets": list(self.targets), "budgets_ms": self.budgets, "evaluations": self.evaluations,
+        return {"targets": list(self.targets), "budgets_ms": self.budgets, "budget_fraction": self.budget_fraction, "evaluations": self.evaluations,
                 "initial": self.initial, "proxy": vars(self.proxy), "held_out": self.held_out,
                 "importance_samples": self.importance_samples, "seed": self.seed, "max_drop_pp": self.max_drop,
                 "min_depth": self.min_depth, "embed": self.embed, "timing": vars(self.timing)}

@@ -51,6 +51,8 @@ def select_target(target: str, candidates: list[Candidate], config: NASConfig, o
     points = [(c.latency[target].ms, c.top1) for c in candidates]
     front = pareto_front(points)
     budget = config.budgets.get(target)
+    if budget is None and config.budget_fraction:  # relative: a share of the parent's latency on this target
+        budget = round(config.budget_fraction * candidates[0].latency[target].ms, 6)
     chosen = choose(points, front, budget, config.max_drop, candidates[0].top1)
     variant, score = None, None
     if chosen is None:

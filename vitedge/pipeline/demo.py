@@ -9,7 +9,7 @@ from vitedge.config import PipelineConfig, parse_config
 DEMO = {
     "model": {"source": "vit4mnist"},
     "data": {"calib_samples": 300},  # calib_data/mnist_calib.npz (test 0-7999) and mnist_eval.npz (8000-9999)
-    "nas": {"budget_ms": 0.2, "targets": ["x86-cpu"], "candidates": 8, "proxy_steps": 100},
+    "nas": {"budget_fraction": 0.9, "targets": ["x86-cpu"], "candidates": 8, "proxy_steps": 100},
     "distill": {"epochs": 3},
     "export": {"formats": ["onnx", "openvino", "tflite"]},
     "quantize": {"precisions": ["fp16", "int8"], "max_drop": 0.3},

@@ -25,7 +25,8 @@ def _run_nas(config: PipelineConfig, base: ModelLine, folder: Path) -> dict:
 
     nas = config["nas"]
     targets = tuple(nas_targets(config))
-    settings = {"targets": targets, "budgets": {t: nas["budget_ms"] for t in targets}, "seed": nas["seed"],
+    budgets = {t: nas["budget_ms"] for t in targets} if nas["budget_ms"] is not None else {}
+    settings = {"targets": targets, "budgets": budgets, "budget_fraction": nas["budget_fraction"], "seed": nas["seed"],
                 "evaluations": nas["candidates"], "max_drop": nas["max_drop"],
                 "proxy": ProxySettings(steps=nas["proxy_steps"], seed=nas["seed"])}
     result = api.nas(base.source, data=base.calib, eval_data=base.eval, out=folder, config=NASConfig(**settings),
