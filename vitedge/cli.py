@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from vitedge import __version__
 from vitedge.errors import VitedgeError
 
 DEMO_OUT = "runs/demo"
+INTERNAL_ERROR = 3  # an unexpected exception: a bug, never the user's input
 STORAGE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
                   errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
 STORAGE_HINTS = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space",
@@ -47,7 +49,8 @@ def _run_export(args) -> int:
     result = api.export(args.model, args.format, args.out, weights=args.weights, data=args.data,
                         samples=args.samples, threads=args.threads, force=args.force, resume=args.resume)
     print(export_table(result.artifacts, result.reused))
-    print(f"\nwrote {Path(result.out) / 'artifacts.json'}")
+    if result.written:  # no artifact made (every format failed): nothing was written, so nothing is claimed
+        print(f"\nwrote {result.written}")
     raise_for_failures(result)
     return 0
 
@@ -264,12 +267,28 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; finished artifacts are kept: re-run with --resume to continue", file=sys.stderr)
         return 130
     except OSError as exc:
-        if exc.errno not in STORAGE_ERRORS:
+        if os.environ.get("VITEDGE_DEBUG"):
             raise
-        print(f"error: {STORAGE_ERRORS[exc.errno]} while writing {exc.filename or 'an output file'}: nothing "
-              f"half-written was kept under a final name\n  hint: {STORAGE_HINTS[exc.errno]}, then run the same "
-              f"command again: finished work is reused", file=sys.stderr)
+        print(storage_message(exc), file=sys.stderr)
         return 1
+    except Exception as exc:  # a bug, or an input vitedge does not check yet: one clear line, never a traceback
+        if os.environ.get("VITEDGE_DEBUG"):
+            raise
+        first = (str(exc).splitlines() or [""])[0][:300]
+        print(f"error: vitedge {args.command} stopped on an unexpected {type(exc).__name__}: {first}\n"
+              f"  hint: this is a vitedge bug or an input it does not check yet: run again with VITEDGE_DEBUG=1 "
+              f"for the traceback and report it", file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+def storage_message(exc: OSError) -> str:
+    """An OSError while reading or writing is a storage problem, named with its path and what to do."""
+    what = STORAGE_ERRORS.get(exc.errno, exc.strerror or type(exc).__name__)
+    hint = STORAGE_HINTS.get(exc.errno, "check the path, the disk and the permissions")
+    where = exc.filename or "an output file"
+    verb = "while writing" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "at"
+    return (f"error: {what} {verb} {where}: nothing half-written was kept under a final name\n  hint: {hint}, then run "
+            f"the same command again: finished work is reused")
 
 
 if __name__ == "__main__":
