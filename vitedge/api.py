@@ -7,11 +7,13 @@ from pathlib import Path
 from vitedge.artifact import read_artifacts_file
 from vitedge.console import log
 from vitedge.data import Dataset, load_dataset
+from vitedge.data.dataset import check_labels, model_classes
 from vitedge.data.defaults import default_data, sample_images
 from vitedge.data.overlap import overlapping_images
 from vitedge.errors import DataError, ModelSourceError, OutputExistsError
 from vitedge.export import export_model, parse_formats
 from vitedge.export.run import ExportResult, previous_artifacts
+from vitedge.lock import locks
 from vitedge.models import LoadedModel, load_model
 from vitedge.quantize.run import QuantizeResult, quantize_artifacts
 from vitedge.quantize.scheme import Scheme
@@ -24,19 +26,21 @@ SAMPLE_IMAGES_COUNT = 256
 def resolve_eval_data(model: LoadedModel, data: str | None, samples: int | None) -> Dataset:
     """The user's data; else the built-in model's held-out set; else real sample images without labels."""
     if data:
-        return load_dataset(data, model.spec, limit=samples or DEFAULT_PARITY_SAMPLES)
+        dataset = load_dataset(data, model.spec, limit=DEFAULT_PARITY_SAMPLES if samples is None else samples)
+        return check_labels(dataset, model_classes(model), model.name)
     own = default_data(model.name, "eval")
     if own:
         return load_dataset(own, model.spec, limit=samples)
     if not Path(sample_images()).is_file():
         raise DataError(f"no --data given for {model.name} and the sample images {sample_images()} are missing",
                         "pass --data with images for this model (folder of class folders, .npz or IDX)")
-    sample = load_dataset(sample_images(), model.spec, limit=samples or SAMPLE_IMAGES_COUNT)
+    sample = load_dataset(sample_images(), model.spec, limit=SAMPLE_IMAGES_COUNT if samples is None else samples)
     log(f"no --data given: parity on {len(sample)} sample images (MNIST digits resized to "
         f"{'x'.join(map(str, model.spec.input_size))}, no labels); pass --data for images of your domain")
     return dataclasses.replace(sample, labels=None, class_names=None)
 
 
+@locks("out", "export")
 def export(source: str, formats: str = "all", out: str | Path = "runs/export", weights: str | None = None,
            data: str | None = None, samples: int | None = None, threads: int | None = None,
            force: bool = False, resume: bool = False) -> ExportResult:
@@ -53,6 +57,7 @@ MIN_CALIBRATION = 16
 DEFAULT_CALIBRATION_SAMPLES = 300
 
 
+@locks("out", "quantize")
 def quantize(source: str, formats: str = "all", precisions: str = "fp16,int8", int8_modes: str = "static",
              calibration_method: str = "minmax", per_channel: bool = True, calib: str | None = None,
              calib_samples: int | None = None, eval_data: str | None = None, eval_samples: int | None = None,
@@ -64,7 +69,8 @@ def quantize(source: str, formats: str = "all", precisions: str = "fp16,int8", i
     previous_artifacts(out, force, resume)  # refuse a used --out before any work
     schemes = parse_schemes(precisions, int8_modes, calibration_method, per_channel)
     model, export_doc = _model_and_export(source, weights)
-    calib_set = _data_for(model, calib, "calib", calib_samples or DEFAULT_CALIBRATION_SAMPLES, "--calib")
+    calib_samples = DEFAULT_CALIBRATION_SAMPLES if calib_samples is None else calib_samples  # 0 is refused, not 300
+    calib_set = _data_for(model, calib, "calib", calib_samples, "--calib")
     eval_set = _data_for(model, eval_data, "eval", eval_samples, "--eval")
     _check_calibration(calib_set, eval_set, allow_overlap, any(s.needs_calibration for s in schemes))
     chosen = parse_formats(formats)
@@ -113,7 +119,7 @@ def _data_for(model: LoadedModel, arg: str | None, split: str, limit: int | None
     if arg is None:
         raise DataError(f"{flag} is required for {model.name}",
                         f"pass {flag} DATA (class-folder tree, .npz or IDX, optionally PATH[START:END])")
-    return load_dataset(arg, model.spec, limit=limit)
+    return check_labels(load_dataset(arg, model.spec, limit=limit), model_classes(model), model.name)
 
 
 def _check_calibration(calib: Dataset, evaluation: Dataset, allow_overlap: bool, needs_calibration: bool) -> None:
@@ -126,13 +132,14 @@ def _check_calibration(calib: Dataset, evaluation: Dataset, allow_overlap: bool,
                         f"calibration data {calib.source}", "use held-out evaluation images, or pass --allow-overlap")
 
 
+@locks("report", "validate")
 def validate(artifacts: str | Path, reference: str | None = None, data: str | None = None,
              gates: str | Path | None = None, report: str | Path = "runs/validate", formats: str | None = None,
              precisions: str | None = None, samples: int | None = None, weights: str | None = None,
              threads: int | None = None, allow_overlap: bool = False, full_precision: bool = False,
              force: bool = False):
     """`vitedge validate`: drift of each artifact against the FP32 reference on held-out data, gated."""
-    from vitedge.validate.gates import read_gates
+    from vitedge.validate.gates import check_coverage, read_gates
     from vitedge.validate.report import write_reports
     from vitedge.validate.run import check_inputs, load_artifacts, validate as run_validation
 
@@ -141,6 +148,7 @@ def validate(artifacts: str | Path, reference: str | None = None, data: str | No
         raise OutputExistsError(f"report folder {report} already holds a report", "pass --force or another --report")
     gate_list = read_gates(gates)
     chosen, root = load_artifacts(Path(artifacts), _csv(formats), _csv(precisions))
+    check_coverage(gate_list, chosen, gates)  # before any model or data is loaded
     if reference is None:
         recorded = read_artifacts_file(root / "artifacts.json")["model"]
         reference, weights = recorded["source"], weights or recorded.get("weights")
@@ -155,6 +163,7 @@ def _csv(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
+@locks("out", "bench")
 def bench(artifacts: str | Path, targets: str = "x86-cpu", threads: int | None = None, data: str | None = None,
           out: str | Path = "runs/bench", formats: str | None = None, precisions: str | None = None,
           force: bool = False):
@@ -180,6 +189,7 @@ def bench(artifacts: str | Path, targets: str = "x86-cpu", threads: int | None =
     return result
 
 
+@locks("out", "distill")
 def distill(teacher: str, student: str, data: str | None = None, eval_data: str | None = None,
             out: str | Path = "runs/distill", config=None, teacher_weights: str | None = None,
             student_weights: str | None = None, random_init: bool = False, allow_overlap: bool = False,
@@ -195,6 +205,7 @@ def distill(teacher: str, student: str, data: str | None = None, eval_data: str 
                            teacher_weights, student_weights, random_init, allow_overlap, force)
 
 
+@locks("out", "nas")
 def nas(source: str, data: str | None = None, eval_data: str | None = None, out: str | Path = "runs/nas",
         config=None, weights: str | None = None, force: bool = False):
     """`vitedge nas`: sub-networks of `source` on each target's accuracy / latency front; OUT gets nas.json, a plot
@@ -205,6 +216,7 @@ def nas(source: str, data: str | None = None, eval_data: str | None = None, out:
     return nas_sources(source, data, eval_data, Path(out), config or NASConfig(), weights, force)
 
 
+@locks("out", "bundle create")
 def bundle(artifacts: str | Path, validation: str | Path = "runs/validate", bench: str | Path = "runs/bench",
            targets: str | None = None, out: str | Path = "runs/bundles", force: bool = False):
     """`vitedge bundle create`: OUT/<target>/ (+ .zip) per target with the artifacts that passed; list of outcomes."""
@@ -220,6 +232,7 @@ def verify_bundle(path: str | Path) -> list[str]:
     return verify(path)
 
 
+@locks("out", "report")
 def report(artifacts: str | Path, validation: str | Path = "runs/validate", bench: str | Path = "runs/bench",
            targets: str | None = None, out: str | Path = "runs/report", force: bool = False):
     """`vitedge report`: OUT/report.md and OUT/report.html with per-target Pareto plots; returns both paths."""

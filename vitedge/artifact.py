@@ -24,12 +24,13 @@
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vitedge.errors import VitedgeError
 from vitedge.fileio import sha256_file, sha256_json, write_json_atomic
+from vitedge.paths import check_recorded_paths, recorded_file
+from vitedge.schema import ARTIFACTS_HINT, check_artifacts_doc, header, read_json_object
 
 SCHEMA, VERSION = "vitedge.artifacts", 1
 
@@ -64,7 +65,10 @@ class Artifact:
     def verify(self, root: Path) -> str | None:
         """None when every file is present with its recorded hash, else what is wrong."""
         for f in self.files:
-            p = root / f["path"]
+            try:
+                p = recorded_file(root, f["path"], f"artifact {self.id} file")
+            except VitedgeError as exc:
+                return exc.message
             if not p.is_file():
                 return f"{p} is missing"
             if sha256_file(p) != f["sha256"]:
@@ -88,13 +92,11 @@ def write_artifacts_file(out: Path, model: dict, data: dict | None, tools: dict,
 
 
 def read_artifacts_file(path: Path) -> dict:
-    """Read artifacts.json; entries become Artifact objects."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise VitedgeError(f"{path} is not a readable artifacts.json: {exc}") from None
-    if doc.get("schema") != SCHEMA or doc.get("version") != VERSION:
-        raise VitedgeError(f"{path} is not a vitedge artifacts file of version {VERSION}",
-                           "re-run the stage that wrote it with this version of vitedge")
-    doc["artifacts"] = [Artifact(**a) for a in doc.get("artifacts", [])]
+    """Read artifacts.json, check every key a stage relies on, and make the entries Artifact objects."""
+    path = Path(path)
+    doc = read_json_object(path, "artifacts file", ARTIFACTS_HINT)
+    header(doc, path, SCHEMA, VERSION, ARTIFACTS_HINT)
+    check_artifacts_doc(doc, path)
+    check_recorded_paths(doc["artifacts"], path.parent, path)  # no record may point outside (vitedge.paths)
+    doc["artifacts"] = [Artifact(**a) for a in doc["artifacts"]]
     return doc

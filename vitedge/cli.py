@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,37 @@ STORAGE_HINTS = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space
                  errno.EACCES: "choose an output folder you can write to"}
 
 
+def _number_type(kind: type, low: float, high: float | None = None, low_open: bool = False, high_open: bool = False):
+    """An argparse `type` that refuses values out of range: argparse names the flag, this says the range."""
+    what = ("an integer" if kind is int else "a number") + (
+        f" {'>' if low_open else '>='} {low:g}" if high is None else
+        f" {'above' if low_open else 'from'} {low:g} {'and below' if high_open else 'to'} {high:g}")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (low_open and value == low) or \
+                (high is not None and (value > high or (high_open and value == high))):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+positive_int = _number_type(int, 1)
+non_negative_int = _number_type(int, 0)
+threads_count = _number_type(int, 1, 1024)
+seed_int = _number_type(int, 0, 2 ** 32 - 1)
+positive_float = _number_type(float, 0, low_open=True)
+non_negative_float = _number_type(float, 0)
+percentage_points = _number_type(float, 0, 100)  # an accuracy drop
+unit_interval = _number_type(float, 0, 1)
+open_fraction = _number_type(float, 0, 1, low_open=True, high_open=True)
+
+
 def _add_export(sub) -> None:
     p = sub.add_parser("export", help="export a model to ONNX / OpenVINO IR / TFLite and check each against PyTorch")
     p.add_argument("model", help="built-in name (vit4mnist), standard timm name (+ --weights), spec file, HF folder")
@@ -26,7 +58,7 @@ def _add_export(sub) -> None:
     p.add_argument("--format", default="all", help="comma-separated: onnx,openvino,tflite or all (default: all)")
     p.add_argument("--out", default="runs/export", help="output folder (default: runs/export)")
     p.add_argument("--data", help="images for the parity check: class-folder tree, .npz or IDX, optional [START:END]")
-    p.add_argument("--samples", type=int,
+    p.add_argument("--samples", type=positive_int,
                    help="check parity on at most this many images (default: a built-in model's whole held-out set, "
                         "else 500)")
     _add_run_options(p, "the parity check")
@@ -35,7 +67,7 @@ def _add_export(sub) -> None:
 
 def _add_run_options(p, threads_for: str) -> None:
     """--threads, --force and --resume, shared by every verb that writes artifacts."""
-    p.add_argument("--threads", type=int, help=f"runtime threads for {threads_for} (default: all cores)")
+    p.add_argument("--threads", type=threads_count, help=f"runtime threads for {threads_for} (default: all cores)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--force", action="store_true", help="replace the artifacts already in --out")
     mode.add_argument("--resume", action="store_true", help="keep artifacts in --out that are still valid")
@@ -66,10 +98,10 @@ def _add_quantize(sub) -> None:
     p.add_argument("--calibration-method", default="minmax", choices=("minmax", "entropy", "percentile"))
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales (default: per-channel)")
     p.add_argument("--calib", help="calibration images (default: the built-in model's calibration set)")
-    p.add_argument("--calib-samples", type=int, help="calibration images used (default: 300)")
+    p.add_argument("--calib-samples", type=positive_int, help="calibration images used (default: 300)")
     p.add_argument("--eval", dest="eval_data", help="held-out labelled images (default: the built-in model's)")
-    p.add_argument("--eval-samples", type=int, help="evaluation images used (default: all)")
-    p.add_argument("--max-drop", type=float,
+    p.add_argument("--eval-samples", type=positive_int, help="evaluation images used (default: all)")
+    p.add_argument("--max-drop", type=percentage_points,
                    help="accuracy drop allowed, in percentage points; INT8 keeps sensitive layers in float to meet it")
     p.add_argument("--nncf-accuracy-control", action="store_true",
                    help="OpenVINO: use NNCF's quantize_with_accuracy_control for --max-drop instead of vitedge's")
@@ -88,7 +120,8 @@ def _run_quantize(args) -> int:
         args.calib, args.calib_samples, args.eval_data, args.eval_samples, args.max_drop, args.out, args.weights,
         args.threads, args.force, args.resume, args.allow_overlap, args.nncf_accuracy_control)
     print(quantize_table(result.artifacts))
-    print(f"\nwrote {Path(result.out) / 'artifacts.json'}")
+    if result.written:
+        print(f"\nwrote {result.written}")
     if result.failures:
         print("\n" + "\n".join(f"FAILED: {f}" for f in result.failures), file=sys.stderr)
         return 1
@@ -102,7 +135,7 @@ def _add_validate(sub) -> None:
     p.add_argument("--reference", help="the FP32 reference model (default: the model recorded in artifacts.json)")
     p.add_argument("--weights", help="weights of the reference model, as for export")
     p.add_argument("--data", help="held-out labelled images (default: the built-in model's evaluation set)")
-    p.add_argument("--samples", type=int, help="evaluate on at most this many images (default: all)")
+    p.add_argument("--samples", type=positive_int, help="evaluate on at most this many images (default: all)")
     p.add_argument("--gates", help="gates.toml ([[gate]] metric / type / value; default gates are printed)")
     p.add_argument("--report", default="runs/validate", help="folder for report.json, junit.xml, report.md")
     p.add_argument("--formats", help="only these formats (comma-separated)")
@@ -111,7 +144,7 @@ def _add_validate(sub) -> None:
     p.add_argument("--full-precision", action="store_true",
                    help="OpenVINO: compute in f32 (INFERENCE_PRECISION_HINT) instead of the CPU's default (bf16 on "
                         "AMX / AVX512-BF16 CPUs)")
-    p.add_argument("--threads", type=int, help="runtime threads (default: all cores)")
+    p.add_argument("--threads", type=threads_count, help="runtime threads (default: all cores)")
     p.add_argument("--force", action="store_true", help="replace a report already in --report")
     p.set_defaults(run=_run_validate)
 
@@ -141,7 +174,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--data", help="an image source for the timed input (default: the model's evaluation set)")
     p.add_argument("--formats", help="only these formats (comma-separated)")
     p.add_argument("--precisions", help="only these precisions (comma-separated)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: the target's, else all cores)")
+    p.add_argument("--threads", type=threads_count, help="CPU threads (default: the target's, else all cores)")
     p.add_argument("--out", default="runs/bench", help="folder for bench.json and the on-device scripts")
     p.add_argument("--force", action="store_true", help="replace a bench.json already in --out")
     p.set_defaults(run=_run_bench)
@@ -224,7 +257,7 @@ def _run_models(args) -> int:
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="every stage from one pipeline.toml: [nas, distill,] export, quantize, validate, "
                                    "bench, bundles and report; cached, resumable")
-    p.add_argument("config", help="pipeline TOML (see `vitedge.config` / README: Pipeline config)")
+    p.add_argument("config", help="pipeline TOML (README: `vitedge run pipeline.toml`; the keys are listed in vitedge/config.py)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and what is cached; run nothing")
     p.set_defaults(run=_run_pipeline)
 
@@ -243,8 +276,17 @@ def _run_pipeline(args) -> int:
     return 1 if result.missing_bundles else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with vitedge's error shape: what is wrong, then a hint saying where the options are listed."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"error: {self.prog}: {message}\n  hint: `{self.prog} --help` lists the arguments and their "
+                     f"allowed values\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vitedge", description="Take pretrained Vision Transformers to edge devices.")
+    parser = _Parser(prog="vitedge", description="Take pretrained Vision Transformers to edge devices.")
     parser.add_argument("--version", action="version", version=f"vitedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     from vitedge.cli_ship import add_bundle, add_report

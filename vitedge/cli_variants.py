@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vitedge.cli import (non_negative_float, non_negative_int, open_fraction, percentage_points, positive_float,
+                         positive_int, seed_int, threads_count, unit_interval)
+
+
 def add_nas(sub) -> None:
     p = sub.add_parser("nas", help="sub-networks of a pretrained ViT on each target's accuracy / latency front",
                        description="Writes OUT/nas.json, OUT/<target>.png, OUT/variants/<target>.toml (+ weights) "
@@ -11,22 +15,23 @@ def add_nas(sub) -> None:
     p.add_argument("--weights", help="weights of the parent, as export's --weights")
     p.add_argument("--targets", default="x86-cpu", help="comma-separated targets (`vitedge targets`)")
     p.add_argument("--budget-ms", help="latency budget: 0.2 (every target) or x86-cpu=0.2,android-arm64=0.1")
-    p.add_argument("--budget-fraction", type=float,
+    p.add_argument("--budget-fraction", type=open_fraction,
                    help="for targets without --budget-ms: this share of the model's own latency there (e.g. 0.5)")
     p.add_argument("--data", help="labelled images for importance, distillation and the held-out proxy score "
                                   "(default: the built-in model's calibration set)")
     p.add_argument("--eval", dest="eval_data", help="held-out images for the chosen variants' final top-1 "
                                                     "(default: the built-in model's evaluation set)")
-    p.add_argument("--candidates", type=int, default=16, help="candidates evaluated, the parent included (16)")
-    p.add_argument("--steps", type=int, default=150, help="distillation steps per candidate; 0: zero-shot (150)")
-    p.add_argument("--held-out", type=int, default=1000, help="images of --data held out for the proxy (1000)")
-    p.add_argument("--max-drop", type=float, default=1.0,
+    p.add_argument("--candidates", type=positive_int, default=16, help="candidates evaluated, the parent included (16)")
+    p.add_argument("--steps", type=non_negative_int, default=150,
+                   help="distillation steps per candidate; 0: zero-shot (150)")
+    p.add_argument("--held-out", type=positive_int, default=1000, help="images of --data held out for the proxy (1000)")
+    p.add_argument("--max-drop", type=percentage_points, default=1.0,
                    help="choose the fastest variant within the budget whose proxy top-1 is within this many points "
                         "of the parent's (default: 1.0); if none is, the most accurate within the budget")
-    p.add_argument("--min-depth", type=int, help="fewest blocks kept (default: a third of the parent's)")
+    p.add_argument("--min-depth", type=positive_int, help="fewest blocks kept (default: a third of the parent's)")
     p.add_argument("--no-embed", action="store_true", help="keep the parent's embedding width")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="ONNX Runtime threads for timing (default: all cores)")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--threads", type=threads_count, help="ONNX Runtime threads for timing (default: all cores)")
     p.add_argument("--out", default="runs/nas", help="output folder (default: runs/nas)")
     p.add_argument("--force", action="store_true", help="replace a NAS result already in --out")
     p.set_defaults(run=_run_nas)
@@ -64,18 +69,22 @@ def add_distill(sub) -> None:
     p.add_argument("--random-init", action="store_true", help="allow a student without weights (random start)")
     p.add_argument("--data", help="training images (default: the teacher's calibration set)")
     p.add_argument("--eval", dest="eval_data", help="held-out labelled images (default: the teacher's eval set)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64, help="global batch, split across processes (default: 64)")
-    p.add_argument("--lr", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
-    p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: 5%% of the run)")
-    p.add_argument("--temperature", type=float, default=4.0, help="softmax temperature of the KL term (default: 4)")
-    p.add_argument("--alpha", type=float, default=0.7, help="weight of the distillation term vs labels (0.7)")
+    p.add_argument("--epochs", type=positive_int, default=5)
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="global batch, split across processes (default: 64)")
+    p.add_argument("--lr", type=positive_float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.05)
+    p.add_argument("--warmup-steps", type=non_negative_int, help="linear warmup steps (default: 5%% of the run)")
+    p.add_argument("--temperature", type=positive_float, default=4.0,
+                   help="softmax temperature of the KL term (default: 4)")
+    p.add_argument("--alpha", type=unit_interval, default=0.7, help="weight of the distillation term vs labels (0.7)")
     p.add_argument("--hard", action="store_true", help="DeiT hard distillation: CE on the teacher's argmax")
-    p.add_argument("--feature-weight", type=float, default=0.0, help="weight of feature MSE (default: 0, off)")
-    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (and every epoch)")
+    p.add_argument("--feature-weight", type=non_negative_float, default=0.0,
+                   help="weight of feature MSE (default: 0, off)")
+    p.add_argument("--max-steps", type=positive_int, help="stop after this many optimizer steps")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--checkpoint-every", type=positive_int, default=500,
+                   help="steps between checkpoints (and every epoch)")
     p.add_argument("--allow-overlap", action="store_true", help="allow images shared by --data and --eval")
     p.add_argument("--out", default="runs/distill", help="output folder (default: runs/distill)")
     mode = p.add_mutually_exclusive_group()

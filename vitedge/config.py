@@ -42,9 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vitedge.errors import VitedgeError
+from vitedge.schema import ARTIFACT_FORMATS, ARTIFACT_PRECISIONS, SchemaError, number
 
-FORMATS = ("onnx", "openvino", "tflite")
-PRECISIONS = ("fp32", "fp16", "int8")
+FORMATS = ARTIFACT_FORMATS
+PRECISIONS = ARTIFACT_PRECISIONS
 INT8_MODES = ("static", "dynamic", "full-integer")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
@@ -52,8 +53,8 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 SCHEMA: dict[str, dict[str, tuple]] = {
     "model": {"source": (str, None), "weights": (str, None)},
     "data": {"calib": (str, None), "eval": (str, None), "calib_samples": (int, 300), "eval_samples": (int, None)},
-    "nas": {"budget_ms": (float, None), "budget_fraction": (float, None), "targets": (list, None), "max_drop": (float, 1.0), "seed": (int, 0), "proxy_steps": (int, 150),
-            "candidates": (int, 16)},
+    "nas": {"budget_ms": (float, None), "budget_fraction": (float, None), "targets": (list, None),
+            "max_drop": (float, 1.0), "seed": (int, 0), "proxy_steps": (int, 150), "candidates": (int, 16)},
     "distill": {"epochs": (int, 5), "batch_size": (int, 64), "lr": (float, 5e-4), "temperature": (float, 4.0),
                 "alpha": (float, 0.7), "hard": (bool, False), "seed": (int, 0)},
     "export": {"formats": (list, list(FORMATS))},
@@ -63,6 +64,15 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "validate": {"gates": (str, None)},
     "bench": {"targets": (list, ["x86-cpu"]), "threads": (int, None)},
 }
+# (section, key) -> (lowest, highest, lowest excluded): numbers outside make no sense
+RANGES = {("data", "calib_samples"): (1, None, False), ("data", "eval_samples"): (1, None, False),
+          ("nas", "budget_ms"): (0, None, True), ("nas", "budget_fraction"): (0, 1, True),
+          ("nas", "max_drop"): (0, 100, False), ("nas", "seed"): (0, None, False),
+          ("nas", "proxy_steps"): (0, None, False), ("nas", "candidates"): (1, None, False),
+          ("distill", "epochs"): (1, None, False), ("distill", "batch_size"): (1, None, False),
+          ("distill", "lr"): (0, 10, True), ("distill", "temperature"): (0, 1000, True),
+          ("distill", "alpha"): (0, 1, False), ("distill", "seed"): (0, None, False),
+          ("quantize", "max_drop"): (0, 100, False), ("bench", "threads"): (1, 4096, False)}
 LIST_CHOICES = {("export", "formats"): FORMATS, ("quantize", "precisions"): PRECISIONS,
                 ("quantize", "int8"): INT8_MODES}
 PATH_KEYS = {("model", "weights"), ("data", "calib"), ("data", "eval"), ("validate", "gates")}
@@ -114,7 +124,11 @@ def parse_config(raw: dict, path: Path) -> PipelineConfig:
         value = sections[section].get(key)
         if value:
             sections[section][key] = _resolve(base, value)
-    out = _resolve(base, raw.get("out", "runs/pipeline"))
+    out = raw.get("out", "runs/pipeline")
+    if not isinstance(out, str) or not out.strip():
+        raise ConfigError(f"{path}: out = {out!r} must be a non-empty string: the folder the run writes to",
+                          'e.g. out = "runs/pipeline" (relative to the config file)')
+    out = _resolve(base, out)
     config = PipelineConfig(str(path), out, sections)
     check_combinations(config)
     return config
@@ -142,25 +156,31 @@ def _value(path: Path, section: str, key: str, value, kind):
     if value is None:
         return None
     if isinstance(kind, tuple):
-        if value not in kind:
+        if not isinstance(value, str) or value not in kind:
             raise ConfigError(f"{where} = {value!r} is not allowed", f"allowed values: {', '.join(kind)}")
         return value
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
     if kind is list and isinstance(value, str):
         value = [value]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}")
+    if kind in (int, float):
+        low, high, low_open = RANGES.get((section, key), (0, None, False))
+        try:
+            return number(value, where, low, high, integer=kind is int, low_open=low_open)
+        except SchemaError as exc:
+            raise ConfigError(exc.message, "fix the value in the pipeline config") from None
+    if not isinstance(value, kind) or (kind is str and not value.strip()):
+        wanted = {str: "a non-empty string", bool: "true or false", list: "a list"}.get(kind, kind.__name__)
+        raise ConfigError(f"{where} must be {wanted}, got {value!r}"[:300], "fix the value in the pipeline config "
+                          "(see the vitedge.config docstring or the README: Pipeline config)")
     if kind is list:
         return _list(where, value, LIST_CHOICES.get((section, key)))
-    if kind in (int, float) and value < 0:
-        raise ConfigError(f"{where} must not be negative, got {value}")
     return value
 
 
 def _list(where: str, values: list, allowed: tuple[str, ...] | None) -> list:
     if not values:
         raise ConfigError(f"{where} is empty", "list at least one value")
+    if not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{where} must be a list of strings, got {values!r}"[:300], 'e.g. ["x86-cpu"]')
     bad = [v for v in values if allowed and v not in allowed]
     if bad:
         raise ConfigError(f"{where}: {bad} not allowed", f"allowed values: {', '.join(allowed)}")

@@ -56,7 +56,8 @@ def test_tampered_file_hidden_by_an_edited_manifest(bundle):
     manifest = json.loads((bundle / "manifest.json").read_text())
     from vitedge.fileio import sha256_file
 
-    next(f for f in manifest["files"] if f["path"] == "run.py")["sha256"] = sha256_file(bundle / "run.py")
+    entry = next(f for f in manifest["files"] if f["path"] == "run.py")
+    entry["sha256"], entry["bytes"] = sha256_file(bundle / "run.py"), (bundle / "run.py").stat().st_size
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     assert verify_bundle(bundle) == ["manifest edited: manifest.json does not match its recorded manifest_sha256"]
 

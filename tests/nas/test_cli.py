@@ -92,11 +92,16 @@ def test_refuses_a_used_out_then_force_with_zero_shot_proxy(parent_spec, nas_run
 
 @pytest.mark.parametrize("bad, message", [(("--budget-ms", "android-arm64=1"), "not in --targets"),
                                           (("--budget-ms", "fast"), "not a number"),
-                                          (("--candidates", "0"), "at least 1"),
                                           (("--targets", "x86-cpu,jetson-nano"), "unknown target")])
 def test_bad_settings_are_clear_errors(parent_spec, tmp_path, capsys, bad, message):
     code, _, err = run(capsys, *nas_args(parent_spec, tmp_path, *bad))
     assert code == 2 and message in err and "hint" in err and not (tmp_path / "nas.json").exists()
+
+
+def test_out_of_range_numbers_are_refused_by_the_parser(parent_spec, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, *nas_args(parent_spec, tmp_path, "--candidates", "0"))
+    assert exit_.value.code == 2 and "--candidates: must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_a_relative_budget_is_a_share_of_the_parents_latency_on_each_target(parent_spec, tmp_path):

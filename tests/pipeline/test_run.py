@@ -76,8 +76,7 @@ def test_a_changed_stage_reruns_only_what_depends_on_it_and_a_killed_run_resumes
     before = set(_stage_folders(out, "quantize"))
     cmd = [sys.executable, "-m", "vitedge", "run", str(path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not set(_stage_folders(out, "quantize")) - before:
+    while proc.poll() is None and not set(_stage_folders(out, "quantize")) - before:  # no wall-clock limit
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

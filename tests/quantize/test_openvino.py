@@ -5,7 +5,6 @@ Calibration: the first 300 images of calib_data/mnist_calib.npz; evaluation: the
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -62,12 +61,11 @@ def setup(vit4mnist, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def quantized(setup):
-    """tag -> (files, logits on the eval set, seconds to quantize) for fp16, int8 static, int8 full-integer."""
+    """tag -> (files, logits on the eval set) for fp16, int8 static, int8 full-integer."""
     results = {}
     for scheme in (Scheme("fp16"), Scheme("int8"), Scheme("int8", "full-integer")):
-        start = time.perf_counter()
         files = QUANTIZERS.get("openvino").quantize(setup["inp"], scheme, setup["folder"])
-        results[scheme.tag] = (files, _logits(files[0], setup["images"]), time.perf_counter() - start)
+        results[scheme.tag] = (files, _logits(files[0], setup["images"]))
     return results
 
 
@@ -97,7 +95,7 @@ def test_layers_are_weight_and_attention_ops_by_block(setup):
 
 
 def test_fp16_halves_weights_and_keeps_accuracy(setup, quantized):
-    files, logits, _ = quantized["fp16"]
+    files, logits = quantized["fp16"]
     assert [f.name for f in files] == ["vit4mnist_fp16.xml", "vit4mnist_fp16.bin"]
     assert setup["fp32"][1].stat().st_size / files[1].stat().st_size >= 1.8
     assert _size(setup["fp32"]) > _size(files)
@@ -107,7 +105,7 @@ def test_fp16_halves_weights_and_keeps_accuracy(setup, quantized):
 
 
 def test_int8_static(setup, quantized):
-    files, logits, _ = quantized["int8"]
+    files, logits = quantized["int8"]
     assert [f.name for f in files] == ["vit4mnist_int8.xml", "vit4mnist_int8.bin"]
     # The .xml (~150 KB of graph text) does not shrink: the weights (.bin) do, ~3.5x. The total is ~2x for this
     # 0.2M-parameter model; for a real ViT the .bin dominates.
@@ -121,7 +119,7 @@ def test_int8_static(setup, quantized):
 
 
 def test_int8_full_integer_quantizes_more(setup, quantized):
-    files, logits, _ = quantized["int8-full"]
+    files, logits = quantized["int8-full"]
     assert files[0].name == "vit4mnist_int8-full.xml"
     assert _op_types(files[0])["FakeQuantize"] > _op_types(quantized["int8"][0][0])["FakeQuantize"]
     assert setup["fp32"][1].stat().st_size / files[1].stat().st_size >= 3.0
@@ -170,9 +168,7 @@ def test_nncf_accuracy_control(setup, tmp_path):
     from vitedge.quantize.openvino import quantize_with_accuracy_control
 
     images, labels = setup["images"][:500], setup["labels"][:500]
-    start = time.perf_counter()
     files = quantize_with_accuracy_control(setup["inp"], Scheme("int8"), tmp_path, images, labels, max_drop_pp=0.1)
-    assert time.perf_counter() - start < 60
     assert files[0].name == "vit4mnist_int8.xml" and files[1].exists()
     fp32_accuracy = _accuracy(setup["reference"][:500], labels)
     assert fp32_accuracy - _accuracy(_logits(files[0], images), labels) <= 0.001 + 1e-9

@@ -9,13 +9,13 @@ files: validate records each artifact's sha256, bench its size in bytes.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from vitedge.artifact import Artifact, read_artifacts_file
 from vitedge.bundle.errors import BundleError
 from vitedge.fileio import sha256_file
+from vitedge.schema import read_document
 
 MEASURED = ("measured here", "measured on device")
 
@@ -30,14 +30,8 @@ def resolve(path: str | Path, filename: str) -> Path:
 
 
 def _read_doc(path: Path, schema: str, stage: str) -> dict:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path} is not readable JSON: {exc}", f"re-run vitedge {stage}") from None
-    if not isinstance(doc, dict) or doc.get("schema") != schema or doc.get("version") != 1:
-        raise BundleError(f"{path} is not a {schema} document of version 1",
-                          f"pass the file `vitedge {stage}` wrote, or re-run it with this vitedge")
-    return doc
+    """validate's report.json or bench.json, every key the bundle and the report read checked (vitedge.schema)."""
+    return read_document(path, stage)
 
 
 @dataclass

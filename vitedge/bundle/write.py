@@ -19,6 +19,7 @@ from vitedge.bundle.select import Plan, plan_target
 from vitedge.console import log
 from vitedge.errors import OutputExistsError
 from vitedge.fileio import remove_stale_staging, sha256_file, staging_dir, write_json_atomic, write_text_atomic
+from vitedge.paths import recorded_file, write_target
 from vitedge.targets.profile import get_target
 
 
@@ -75,9 +76,13 @@ def _copy_artifacts(inputs: Inputs, plan: Plan, folder: Path) -> None:
     """Copy each shipped artifact's files; each copy must hash to what artifacts.json recorded."""
     for candidate in plan.shipped:
         for f in candidate.artifact.files:
-            dst = folder / bundle_path(f["path"])
+            src = recorded_file(inputs.root, f["path"], f"artifact {candidate.artifact.id} file")
+            dst = write_target(folder, folder / bundle_path(f["path"]))
+            if dst.exists():
+                raise BundleError(f"two shipped artifact files are both named {dst.name} ({f['path']})",
+                                  "each artifact file needs its own name; re-run quantize into one output folder")
             dst.parent.mkdir(parents=True, exist_ok=True)
-            copy_file(inputs.root / f["path"], dst)
+            copy_file(src, dst)
             if sha256_file(dst) != f["sha256"]:
                 raise BundleError(f"{inputs.root / f['path']} no longer matches the sha256 recorded in artifacts.json",
                                   "the artifact changed after it was made; re-run quantize, validate and bench")
@@ -133,8 +138,8 @@ def write_bundle(inputs: Inputs, plan: Plan, out: Path) -> BundleOutcome:
         trash.mkdir()
         manifest = assemble(inputs, plan, folder)
         _zip(folder, archive)
-        _move_into_place(folder, out / name, trash)
-        _move_into_place(archive, out / f"{name}.zip", trash)
+        _move_into_place(folder, write_target(out, out / name), trash)
+        _move_into_place(archive, write_target(out, out / f"{name}.zip"), trash)
     log(f"{name}: wrote {out / name} (+ .zip), primary {manifest['artifacts'][0]['path']}")
     return BundleOutcome(name, out / name, out / f"{name}.zip", manifest["artifacts"][0]["path"],
                          [a["id"] for a in manifest["artifacts"]])

@@ -68,7 +68,7 @@ def load_dataset(arg: str | Path, spec: IOSpec, limit: int | None = None) -> Dat
         raise DataError(f"{arg}: limit must be a positive number of images, got {limit}", "omit it to use all images")
     path, bounds = parse_source(arg)
     raw = read_source(path, spec)
-    selected = _select(raw, bounds, limit, str(arg), path)
+    selected = _select(raw, bounds, limit, str(arg), path).loaded()  # only the selected rows are read
     if isinstance(selected.images, np.ndarray):
         images = array_to_nchw(selected.images, spec)
     else:
@@ -87,3 +87,25 @@ def _select(raw: RawData, bounds: slice | None, limit: int | None, source: str, 
             f"use START:END with 0 <= START < END <= {len(raw)}",
         )
     return selected.select(slice(0, limit)) if limit is not None else selected
+
+
+def check_labels(data: Dataset | None, classes: int | None, model_name: str) -> Dataset | None:
+    """Refuse labels outside the model's classes (negative, or >= `classes`): top-1 against them means nothing.
+    `classes` None or 0 (a backbone without a head) skips the check."""
+    if data is None or data.labels is None or not classes or not len(data.labels):
+        return data
+    outside = (data.labels < 0) | (data.labels >= classes)
+    if outside.any():
+        raise DataError(f"{data.source}: {int(outside.sum())} label(s) are outside the {classes} classes of "
+                        f"{model_name} (labels range from {int(data.labels.min())} to {int(data.labels.max())}; "
+                        f"allowed 0 to {classes - 1})",
+                        "pass data labelled for this model: label i must mean the model's class i")
+    return data
+
+
+def model_classes(model) -> int | None:
+    """The class count of a LoadedModel: its head's outputs, else its class names; None when unknown."""
+    config = getattr(model, "config", None)
+    if config is not None:
+        return config.num_classes
+    return len(model.spec.labels) if model.spec.labels else None

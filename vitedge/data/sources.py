@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import gzip
 import re
-import struct
-import zipfile
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,10 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from PIL import Image
 
+from vitedge.data.idx import GZIP_MAGIC, idx_rows
+from vitedge.data.npz import npz_rows
 from vitedge.data.preprocess import image_to_chw, pil_mode
+from vitedge.data.rows import MAX_IMAGE_PIXELS, Rows, loaded
 from vitedge.errors import DataError
 
 if TYPE_CHECKING:
@@ -26,19 +28,17 @@ ACCEPTED_KINDS = (
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm"}
 )
-ARRAY_CHANNELS = (1, 3, 4)
-IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC = 0x00000803, 0x00000801
 _SLICE_SUFFIX = re.compile(r"^(?P<path>.+)\[(?P<bounds>[^\[\]]*)\]$", re.DOTALL)
 _SLICE_BOUNDS = re.compile(r"^\s*(?P<start>[+-]?\d+)?\s*:\s*(?P<end>[+-]?\d+)?\s*$")
-_LABELS_NAME_SWAPS = (("images-idx3", "labels-idx1"), ("images.idx3", "labels.idx1"))
 
 
 @dataclass
 class RawData:
-    """Images before preprocessing: N x H x W x C uint8, or image files still to decode."""
+    """Images before preprocessing: N x H x W x C uint8 (an array, or Rows of a file read only when `loaded`), or
+    image files still to decode."""
 
-    images: np.ndarray | list[Path]
-    labels: np.ndarray | None
+    images: np.ndarray | Rows | list[Path]
+    labels: np.ndarray | Rows | None
     class_names: list[str] | None = None
 
     def __len__(self) -> int:
@@ -47,6 +47,10 @@ class RawData:
     def select(self, index: slice) -> RawData:
         labels = None if self.labels is None else self.labels[index]
         return RawData(self.images[index], labels, self.class_names)
+
+    def loaded(self) -> RawData:
+        """Rows read from their file (only the selected ones); arrays and file lists unchanged."""
+        return RawData(loaded(self.images), loaded(self.labels), self.class_names)
 
 
 def parse_source(arg: str | Path) -> tuple[Path, slice | None]:
@@ -91,15 +95,32 @@ def decode_images(files: Sequence[Path], spec: IOSpec) -> np.ndarray:
 
 
 def _open_image(file: Path, mode: str) -> Image.Image:
-    """Decode one image file (first frame) into a Pillow image of `mode`."""
+    """Decode one image file (first frame) into a Pillow image of `mode`; its size is checked before decoding."""
     try:
-        with Image.open(file) as image:
-            return image.convert(mode)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                _check_pixels(file, image.size)
+                return image.convert(mode)
+    except DataError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{file}: image too large to decode ({exc})", _BIG_IMAGE_HINT) from exc
     except Exception as exc:  # Pillow raises many types for broken files; all are the user's data
         raise DataError(
             f"{file}: cannot read this image ({type(exc).__name__}: {exc})",
             "replace or remove the file; images are read with Pillow",
         ) from exc
+
+
+_BIG_IMAGE_HINT = "resize or remove it: a model takes at most a few hundred pixels a side"
+
+
+def _check_pixels(file: Path, size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(f"{file}: image of {width} x {height} pixels is larger than the {MAX_IMAGE_PIXELS} pixels "
+                        "vitedge decodes (a decompression bomb?)", _BIG_IMAGE_HINT)
 
 
 # ----------------------------------------------------------------------------------------- folders
@@ -157,138 +178,17 @@ def _image_files(folder: Path, recursive: bool) -> list[Path]:
     return sorted(files, key=lambda path: path.relative_to(folder).as_posix())
 
 
-# --------------------------------------------------------------------------------------------- npz
+# ------------------------------------------------------------------------------------------ npz, IDX
 
 
 def read_npz(path: Path, spec_channels: int) -> RawData:
-    """An .npz with uint8 `images` (NCHW, NHWC or NHW) and optional `labels` / `class_names`."""
-    arrays = _load_npz_arrays(path)
-    if "images" not in arrays:
-        raise DataError(
-            f"{path}: no `images` array (found: {', '.join(sorted(arrays)) or 'nothing'})",
-            "save it with np.savez_compressed(path, images=uint8_images, labels=int_labels)",
-        )
-    images = _images_to_nhwc(arrays["images"], path, spec_channels)
-    labels = _checked_labels(arrays.get("labels"), len(images), path)
-    names = arrays.get("class_names")
-    class_names = [str(n) for n in names.reshape(-1)] if names is not None else None
-    return RawData(images, labels, class_names)
-
-
-def _load_npz_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an .npz, wrapping numpy/zip failures into DataError."""
-    hint = "write it with np.savez_compressed(path, images=..., labels=...); object arrays are not accepted"
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise DataError(f"{path}: holds a single .npy array, not an .npz archive", hint)
-        with archive:
-            return {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})", hint) from exc
-
-
-def _images_to_nhwc(images: np.ndarray, path: Path, spec_channels: int) -> np.ndarray:
-    """Validate an `images` array and return it N x H x W x C (channel axis detected)."""
-    if images.dtype != np.uint8:
-        raise DataError(
-            f"{path}: `images` must be uint8 in [0, 255], got {images.dtype}",
-            "convert it, e.g. np.clip(np.round(x * 255), 0, 255).astype(np.uint8) for floats in [0, 1]",
-        )
-    if images.ndim == 3:
-        return images[..., None]
-    first_ok = images.ndim == 4 and images.shape[1] in ARRAY_CHANNELS
-    last_ok = images.ndim == 4 and images.shape[3] in ARRAY_CHANNELS
-    if not (first_ok or last_ok):
-        raise DataError(
-            f"{path}: `images` has shape {images.shape}; expected N x C x H x W, N x H x W x C (C = 1, 3 or 4) "
-            "or N x H x W for grayscale",
-            "reshape the array to one of those layouts",
-        )
-    if first_ok and last_ok:  # ambiguous: the axis matching the model wins, then N x C x H x W
-        channels_last = images.shape[3] == spec_channels and images.shape[1] != spec_channels
-    else:
-        channels_last = last_ok
-    return images if channels_last else images.transpose(0, 2, 3, 1)
-
-
-def _checked_labels(labels: np.ndarray | None, count: int, path: Path) -> np.ndarray | None:
-    """Labels as int64 of length `count`, or None."""
-    if labels is None:
-        return None
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(
-            f"{path}: `labels` must be a 1-D integer array, got {labels.dtype} of shape {labels.shape}",
-            "store one integer class index per image",
-        )
-    if len(labels) != count:
-        raise DataError(
-            f"{path}: {len(labels)} labels for {count} images",
-            "store exactly one label per image (or no `labels` array at all)",
-        )
-    return labels.astype(np.int64)
-
-
-# --------------------------------------------------------------------------------------------- IDX
+    """An .npz with uint8 `images` (NCHW, NHWC or NHW) and optional `labels` / `class_names`, read lazily."""
+    return RawData(*npz_rows(path, spec_channels))
 
 
 def read_idx(path: Path) -> RawData:
-    """An IDX images file (MNIST format, optionally gzipped) and its labels file beside it, if any."""
-    images = _read_idx_array(path, IDX_IMAGES_MAGIC, dims=3)
-    labels_path = idx_labels_path(path)
-    if labels_path is None:
-        return RawData(images[..., None], None)
-    labels = _read_idx_array(labels_path, IDX_LABELS_MAGIC, dims=1).astype(np.int64)
-    if len(labels) != len(images):
-        raise DataError(
-            f"{labels_path}: {len(labels)} labels for the {len(images)} images of {path}",
-            "pair the images file with the labels file of the same set, or remove the labels file",
-        )
-    return RawData(images[..., None], labels)
-
-
-def idx_labels_path(images_path: Path) -> Path | None:
-    """The labels file beside an IDX images file (`images-idx3` -> `labels-idx1`), if it exists."""
-    name = images_path.name
-    for old, new in _LABELS_NAME_SWAPS:
-        if old in name:
-            candidate = images_path.with_name(name.replace(old, new))
-            twin_name = candidate.name[:-3] if candidate.name.endswith(".gz") else candidate.name + ".gz"
-            gz_twin = candidate.with_name(twin_name)
-            for labels_path in (candidate, gz_twin):
-                if labels_path.is_file():
-                    return labels_path
-    return None
-
-
-def _read_idx_array(path: Path, magic: int, dims: int) -> np.ndarray:
-    """Parse an IDX file of unsigned bytes with `dims` dimensions, checking magic and length."""
-    data = _read_maybe_gzip(path)
-    header_size = 4 * (1 + dims)
-    what = "images (magic 0x00000803)" if magic == IDX_IMAGES_MAGIC else "labels (magic 0x00000801)"
-    if len(data) < header_size:
-        raise DataError(f"{path}: truncated IDX file ({len(data)} bytes, header needs {header_size})",
-                        f"re-download the file; expected IDX {what}")
-    found_magic, *shape = struct.unpack(f">{1 + dims}i", data[:header_size])
-    if found_magic != magic:
-        raise DataError(f"{path}: bad IDX magic 0x{found_magic:08x}, expected IDX {what}",
-                        "pass an MNIST-format images file (t10k-images-idx3-ubyte.gz); labels are found beside it")
-    expected, found = int(np.prod(shape)), len(data) - header_size
-    if found != expected or min(shape) < 0:
-        problem = "truncated" if found < expected else "has trailing bytes"
-        raise DataError(f"{path}: IDX file {problem}: shape {tuple(shape)} needs {expected} bytes, found {found}",
-                        "re-download the file; it is incomplete or not an IDX file")
-    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape).copy()
-
-
-def _read_maybe_gzip(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip magic."""
-    try:
-        data = path.read_bytes()
-        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})",
-                        "check the file is complete; gzip files must decompress cleanly") from exc
+    """An IDX images file (MNIST format, optionally gzipped) and its labels file beside it, if any, read lazily."""
+    return RawData(*idx_rows(path))
 
 
 def _first_bytes(path: Path, count: int = 4) -> bytes:
@@ -305,7 +205,7 @@ def _looks_like_idx(path: Path) -> bool:
     if "idx" in name or "ubyte" in name:
         return True
     head = _first_bytes(path)
-    if head[:2] == b"\x1f\x8b":
+    if head[:2] == GZIP_MAGIC:
         try:
             with gzip.open(path, "rb") as stream:
                 head = stream.read(4)

@@ -1,6 +1,7 @@
 """DistillConfig (what to train), DistillResult (what came out) and the errors of the distill stage."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 import torch
@@ -45,6 +46,11 @@ class DistillConfig:
     augment_shift: int = 2  # random translation of up to this many pixels (0: no augmentation)
 
     def __post_init__(self):
+        for name in ("lr", "weight_decay", "temperature", "alpha", "feature_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise DistillError(f"invalid distill config: {name} must be a finite number, got {value!r}",
+                                   "fix the value and run again")
         checks = [
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),

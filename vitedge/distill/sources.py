@@ -4,8 +4,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 from vitedge.console import log as _log
 from vitedge.data import Dataset, load_dataset
+from vitedge.data.dataset import check_labels, model_classes
 from vitedge.data.defaults import default_data
 from vitedge.data.overlap import overlapping_images
 from vitedge.distill.config import DistillConfig, DistillError, DistillResult
@@ -22,11 +25,16 @@ def distill_sources(teacher: str, student: str, data: str | None, eval_data: str
     """Load teacher and student, the training and evaluation data (defaults: the teacher's calib_data sets),
     refuse overlapping data, then distill into `out` (resuming a checkpoint there unless `force`)."""
     teacher_model = load_model(teacher, weights=teacher_weights)
-    student_model = load_student(student, student_weights, random_init)
+    with torch.random.fork_rng(devices=[]):  # a random student starts from the run's seed, and only from it
+        torch.manual_seed(cfg.seed)
+        student_model = load_student(student, student_weights, random_init)
     spec = teacher_model.spec
     _check_compatible(teacher_model, student_model)
-    train = _load(data or default_data(teacher_model.name, "calib"), spec, "--data", teacher_model.name)
-    evaluation = _load(eval_data or default_data(teacher_model.name, "eval"), spec, None, teacher_model.name)
+    classes = model_classes(teacher_model)
+    train = check_labels(_load(data or default_data(teacher_model.name, "calib"), spec, "--data", teacher_model.name),
+                         classes, teacher_model.name)
+    evaluation = check_labels(_load(eval_data or default_data(teacher_model.name, "eval"), spec, None,
+                                    teacher_model.name), classes, teacher_model.name)
     if evaluation is not None:
         _check_overlap(train, evaluation, allow_overlap)
     meta = {"teacher": {"source": teacher, "name": teacher_model.name, "weights": teacher_model.weights_path},

@@ -8,6 +8,7 @@ import torch
 
 from vitedge.export.base import EXPORTERS, Runner, quiet_converters, require
 from vitedge.models.loaded import LoadedModel
+from vitedge.paths import model_stem
 
 OPSET = 18
 
@@ -18,7 +19,7 @@ class OnnxExporter:
     def export(self, model: LoadedModel, folder: Path) -> list[Path]:
         onnx = require("onnx", self.extra)
         onnxslim = require("onnxslim", self.extra)
-        path = folder / f"{model.name}.onnx"
+        path = folder / f"{model_stem(model)}.onnx"
         spec = model.spec
         example = torch.zeros(2, *spec.input_size)
         with quiet_converters(), torch.no_grad():

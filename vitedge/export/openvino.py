@@ -8,6 +8,7 @@ import torch
 
 from vitedge.export.base import EXPORTERS, Runner, quiet_converters, require
 from vitedge.models.loaded import LoadedModel
+from vitedge.paths import model_stem
 
 
 class OpenVinoExporter:
@@ -21,7 +22,7 @@ class OpenVinoExporter:
         converted.reshape({converted.inputs[0]: ov.PartialShape([-1, *spec.input_size])})
         converted.inputs[0].get_tensor().set_names({spec.input_name})
         converted.outputs[0].get_tensor().set_names({spec.output_name})
-        xml = folder / f"{model.name}.xml"
+        xml = folder / f"{model_stem(model)}.xml"
         ov.save_model(converted, str(xml), compress_to_fp16=False)  # the default would halve the weights to FP16
         return [xml, xml.with_suffix(".bin")]
 

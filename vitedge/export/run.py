@@ -14,8 +14,9 @@ from vitedge.console import log
 from vitedge.errors import ExportError, OutputExistsError, ParityError, VitedgeError
 from vitedge.export.base import EXPORTERS, Exporter
 from vitedge.export.parity import FP32_TOLERANCE, Tolerance, compare_outputs, parity_failures
-from vitedge.fileio import remove_stale_staging, staging_dir
+from vitedge.fileio import raise_if_storage, remove_stale_staging, staging_dir
 from vitedge.models.loaded import LoadedModel
+from vitedge.paths import model_stem, write_target
 from vitedge.versions import tool_versions
 
 
@@ -25,6 +26,7 @@ class ExportResult:
     artifacts: list[Artifact]
     reused: list[str] = field(default_factory=list)  # formats taken from a previous run (resume)
     failures: list[str] = field(default_factory=list)  # one message per artifact that failed export or parity
+    written: Path | None = None  # OUT/artifacts.json once this run wrote it (None: no artifact, nothing written)
 
 
 def parse_formats(text: str) -> list[str]:
@@ -45,6 +47,9 @@ def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, thr
                  force: bool = False, resume: bool = False, tolerance: Tolerance = FP32_TOLERANCE) -> ExportResult:
     """Export `model` to each format under `out`, checking parity on `data` (a vitedge.data.Dataset)."""
     out = Path(out)
+    stem = model_stem(model)  # a name that is a path is refused before any work
+    if stem != model.name:
+        log(f"note: the model name {model.name!r} is written as the file name {stem!r}")
     previous, previous_data = previous_artifacts(out, force, resume)
     remove_stale_staging(out)
     threads = threads or os.cpu_count() or 1
@@ -68,7 +73,7 @@ def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, thr
         if fmt not in result.reused or previous_data != data_doc["sha256"]:
             _check_parity(exporter, artifact, out, data, reference, model.spec, threads, tolerance, result)
         result.artifacts.append(artifact)
-        write_artifacts_file(out, model_doc, data_doc, tool_versions(), result.artifacts)
+        result.written = write_artifacts_file(out, model_doc, data_doc, tool_versions(), result.artifacts)
     return result
 
 
@@ -100,7 +105,7 @@ def _export_one(exporter: Exporter, model: LoadedModel, out: Path, art_id: str, 
         with staging_dir(out) as staging:
             staged = exporter.export(model, staging)
             seconds = time.perf_counter() - started
-            final = [out / p.name for p in staged]
+            final = [write_target(out, out / p.name) for p in staged]
             for src, dst in zip(staged, final):
                 os.replace(src, dst)  # atomic: same filesystem
     except VitedgeError as exc:
@@ -108,6 +113,7 @@ def _export_one(exporter: Exporter, model: LoadedModel, out: Path, art_id: str, 
         log(f"{exporter.format}: FAILED: {exc}")
         return None
     except Exception as exc:  # a converter crash on this model: report it and go on with the other formats
+        raise_if_storage(exc, out)  # a full or read-only disk is not the converter's fault
         if os.environ.get("VITEDGE_DEBUG"):
             raise
         message = f"{exporter.format}: the converter failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
@@ -133,6 +139,7 @@ def _check_parity(exporter: Exporter, artifact: Artifact, out: Path, data, refer
         failures = [str(exc)]
         figures = None
     except Exception as exc:  # the runtime refused the artifact: record it, go on with the other formats
+        raise_if_storage(exc, out / artifact.path)
         if os.environ.get("VITEDGE_DEBUG"):
             raise
         failures = [f"{exporter.runtime} could not run it: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"]

@@ -11,6 +11,7 @@ from vitedge.errors import ExportError
 from vitedge.export.base import EXPORTERS, Runner, quiet_converters, require, run_in_batches
 from vitedge.export.tflite_names import module_scopes, readable_names
 from vitedge.models.loaded import LoadedModel
+from vitedge.paths import model_stem
 
 STATIC_BATCH = 1
 
@@ -37,7 +38,7 @@ class TfliteExporter:
             litert_torch.progress.config.show_progress = False
             wrapped = _NamedIO(model.module, model.spec.output_name).eval()
             edge_model = litert_torch.convert(wrapped, sample_kwargs={"pixel_values": example})
-        path = folder / f"{model.name}.tflite"
+        path = folder / f"{model_stem(model)}.tflite"
         edge_model.export(str(path))
         path.write_bytes(readable_names(path.read_bytes(), module_scopes(model.module)))
         self._check_builtin_ops(path)

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 from pathlib import Path
 
 from vitedge.errors import ModelSourceError
-from vitedge.models.hf_layout import labels_from_hf_config, vit_kwargs_from_hf_config
+from vitedge.models.hf_layout import HF_HINT, labels_from_hf_config, vit_kwargs_from_hf_config
 from vitedge.models.loaded import LoadedModel
+from vitedge.models.size import check_size
 from vitedge.models.spec import IOSpec
 from vitedge.models.specfile import SPEC_SUFFIXES, read_spec_file
 from vitedge.models.vit import ViTConfig, VisionTransformer
 from vitedge.models.weights import load_strict, read_state_dict
 from vitedge.models.zoo import ZOO, ZooEntry
+from vitedge.schema import SchemaError, number, read_json_object
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 
@@ -61,11 +62,13 @@ def _from_spec(raw: dict, source: str, weights_override, random_init: bool) -> L
     if "act" in head:
         arch["head_act"] = head["act"]
     weights = weights_override or raw.get("weights")
+    _make_config(arch, source)  # refuse bad values before reading a checkpoint
     state, layout = _read_weights(weights, raw.get("weights_sha256"), source, random_init)
     notes = _adapt_to_checkpoint(arch, state, layout, entry is not None and "architecture" not in raw)
     config = _make_config(arch, source)
     pre = raw.get("preprocessing", {})
     spec = _make_spec(raw, config, pre, entry, source)
+    check_size(config, state, weights, source)  # before anything is allocated
     module = VisionTransformer(config)
     if state is not None:
         load_strict(module, state, str(weights))
@@ -118,14 +121,18 @@ def _make_config(arch: dict, source: str) -> ViTConfig:
     try:
         return ViTConfig.from_dict(arch)
     except (TypeError, ValueError) as exc:
-        raise ModelSourceError(f"{source}: invalid architecture: {exc}",
-                               "see 'Model spec files' in the README") from None
+        message = str(exc).replace("head_hidden", "[head] hidden").replace("head_act", "[head] act")
+        raise ModelSourceError(f"model {source}: invalid architecture value: {message}",
+                               "fix the value in the spec ([architecture] / [head]); see 'Model spec files' in the "
+                               "README") from None
 
 
 def _make_spec(raw: dict, config: ViTConfig, pre: dict, entry: ZooEntry | None, source: str) -> IOSpec:
     labels = raw.get("labels")
     if labels is not None and len(labels) != config.num_classes:
-        raise ModelSourceError(f"{source}: {len(labels)} labels for a head of {config.num_classes} classes")
+        raise ModelSourceError(f"{source}: {len(labels)} labels for a head of {config.num_classes} classes",
+                               "give one class name per output of the head (labels / labels_file), or fix "
+                               "num_classes")
     default_mean = entry.mean if entry else (0.5,) * config.in_chans
     default_std = entry.std if entry else (0.5,) * config.in_chans
     try:
@@ -139,26 +146,38 @@ def _make_spec(raw: dict, config: ViTConfig, pre: dict, entry: ZooEntry | None, 
             interpolation=pre.get("interpolation", entry.interpolation if entry else "bilinear"),
         )
     except ValueError as exc:
-        raise ModelSourceError(f"{source}: invalid preprocessing: {exc}") from None
+        raise ModelSourceError(f"model {source}: invalid [preprocessing] value: {exc}",
+                               "fix the value in the spec; see 'Model spec files' in the README") from None
 
 
 def _from_hf_folder(folder: Path, weights, random_init: bool) -> LoadedModel:
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    path = folder / "config.json"
+    config = read_json_object(path, "Hugging Face config", HF_HINT)
     if config.get("model_type") not in ("vit", None):
-        raise ModelSourceError(f"{folder}/config.json: model_type {config.get('model_type')!r} is not supported",
+        raise ModelSourceError(f"{path}: model_type {config.get('model_type')!r} is not supported",
                                "vitedge reads Hugging Face ViTForImageClassification folders (model_type 'vit')")
-    raw = {"name": folder.name, "weights": str(weights or folder), "architecture": vit_kwargs_from_hf_config(config),
-           "labels": labels_from_hf_config(config), "preprocessing": _hf_preprocessing(folder)}
+    arch = vit_kwargs_from_hf_config(config, str(path))
+    raw = {"name": folder.name, "weights": str(weights or folder), "architecture": arch,
+           "labels": labels_from_hf_config(config, str(path)),
+           "preprocessing": _hf_preprocessing(folder, arch["in_chans"])}
     return _from_spec(raw, str(folder), None, random_init)
 
 
-def _hf_preprocessing(folder: Path) -> dict:
+def _hf_preprocessing(folder: Path, channels: int) -> dict:
+    """mean / std of preprocessor_config.json, each checked and named (ViTImageProcessor resizes, never crops)."""
     path = folder / "preprocessor_config.json"
     if not path.is_file():
         return {}
-    pre = json.loads(path.read_text(encoding="utf-8"))
-    out = {k: pre[k] for k in ("image_mean", "image_std") if k in pre}
-    return {"mean": out.get("image_mean", [0.5] * 3), "std": out.get("image_std", [0.5] * 3), "crop_pct": 1.0}
+    pre = read_json_object(path, "Hugging Face preprocessor config", HF_HINT)
+    out = {"crop_pct": 1.0}
+    for key, name in (("image_mean", "mean"), ("image_std", "std")):
+        values = pre.get(key, [0.5] * channels)
+        if not isinstance(values, list) or len(values) != channels:
+            raise SchemaError(f"{path}: {key} must list one number per input channel ({channels}), got "
+                              f"{values!r}"[:300], HF_HINT)
+        low = 0.0 if name == "std" else None
+        out[name] = [number(v, f"{path}: {key}", low, low_open=name == "std", hint=HF_HINT) for v in values]
+    return out
 
 
 def _file_sha256(path) -> str:

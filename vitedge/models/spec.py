@@ -1,7 +1,13 @@
 """IOSpec: what a model expects and returns; everything preprocessing and a bundle need."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+TASKS = ("image-classification", "feature-extraction")
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")  # vitedge.data.preprocess's filters
+CROP_PCT_RANGE = (0.1, 1.0)
+MAX_INPUT_SIDE = 8192
 
 
 @dataclass(frozen=True)
@@ -24,11 +30,35 @@ class IOSpec:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
-        channels = self.input_size[0]
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(
-                f"mean/std need one value per input channel ({channels}); got mean={self.mean} std={self.std}"
-            )
+        """ValueError naming the field, the value and the allowed range: an IOSpec is never half-valid."""
+        for name in ("input_size", "mean", "std", "labels"):
+            if isinstance(getattr(self, name), list):  # lists from Python callers and documents: tuples here
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        size = self.input_size
+        if not isinstance(size, tuple) or len(size) != 3 or not all(_is_int(v) and 1 <= v <= MAX_INPUT_SIDE
+                                                                    for v in size):
+            raise ValueError(f"input_size must be (channels, height, width), integers from 1 to {MAX_INPUT_SIDE}, "
+                             f"got {size!r}")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if not isinstance(values, tuple) or not all(_is_number(v) for v in values):
+                raise ValueError(f"{name} must be a list of finite numbers, got {values!r}")
+            if len(values) != size[0]:
+                raise ValueError(f"mean/std need one value per input channel ({size[0]}); got {name} = "
+                                 f"{list(values)}")
+        if any(v <= 0 for v in self.std):
+            raise ValueError(f"std must be positive (images are divided by it), got {list(self.std)}")
+        if not _is_number(self.crop_pct) or not CROP_PCT_RANGE[0] <= self.crop_pct <= CROP_PCT_RANGE[1]:
+            raise ValueError(f"crop_pct = {self.crop_pct!r} must be a number from {CROP_PCT_RANGE[0]} to "
+                             f"{CROP_PCT_RANGE[1]} (1.0: no crop)")
+        _one_of("interpolation", self.interpolation, INTERPOLATIONS)
+        _one_of("task", self.task, TASKS)
+        if self.labels is not None and (not isinstance(self.labels, tuple)
+                                        or not all(isinstance(v, str) for v in self.labels)):
+            raise ValueError(f"labels must be a list of strings, got {self.labels!r}")
+        for name in ("input_name", "output_name"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
 
     @property
     def channels(self) -> int:
@@ -51,8 +81,27 @@ class IOSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "IOSpec":
-        d = dict(d)
-        d["input_size"] = tuple(d["input_size"])
-        d["mean"], d["std"] = tuple(d["mean"]), tuple(d["std"])
-        d["labels"] = tuple(d["labels"]) if d.get("labels") else None
+        """The inverse of to_dict; ValueError names a missing, unknown or invalid key."""
+        if not isinstance(d, dict):
+            raise ValueError(f"an IOSpec must be a table / object, got {d!r}"[:200])
+        known = {f.name for f in fields(cls)}
+        unknown, missing = sorted(set(d) - known), [k for k in ("input_size", "mean", "std") if k not in d]
+        if unknown or missing:
+            raise ValueError(f"unknown key(s) {unknown}" if unknown else f"missing key(s) {missing}")
+        d = dict(d, labels=d.get("labels") or None)
+        if not isinstance(d.get("extra", {}), dict):
+            raise ValueError(f"extra must be a table / object, got {d['extra']!r}")
         return cls(**d)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _one_of(name: str, value, allowed: tuple[str, ...]) -> None:
+    if value not in allowed or not isinstance(value, str):
+        raise ValueError(f"{name} = {value!r} is not supported; allowed values: {', '.join(allowed)}")

@@ -17,47 +17,79 @@ import tomllib
 from pathlib import Path
 
 from vitedge.errors import ModelSourceError
+from vitedge.schema import is_kind, type_name
 
-TOP_KEYS = {"name", "task", "base", "weights", "weights_sha256", "labels", "labels_file",
-            "architecture", "head", "preprocessing", "description"}
-HEAD_KEYS = {"hidden", "act"}
-PREPROCESSING_KEYS = {"mean", "std", "crop_pct", "interpolation"}
+TOP_KEYS = {"name": str, "task": str, "base": str, "weights": str, "weights_sha256": str, "labels": list,
+            "labels_file": str, "architecture": dict, "head": dict, "preprocessing": dict, "description": str}
+HEAD_KEYS = {"hidden": list, "act": str}
+PREPROCESSING_KEYS = {"mean": list, "std": list, "crop_pct": float, "interpolation": str}
 SPEC_SUFFIXES = (".toml", ".json")
+MAX_LABELS_BYTES = 16 << 20
+SPEC_HINT = "see 'Model spec files' in the README for the format"
 
 
 def read_spec_file(path: Path) -> dict:
-    """Parse and check the keys of a spec file; paths inside it are resolved against its folder."""
+    """Parse and check the keys and their types; paths inside it are resolved against its folder."""
     try:
         text = path.read_text(encoding="utf-8")
         raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ModelSourceError(f"model spec {path} could not be parsed: {exc}",
-                               "see 'Model spec files' in the README for the format") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelSourceError(f"model spec {path} could not be parsed: {str(exc)[:300]}", SPEC_HINT) from None
     if not isinstance(raw, dict):
-        raise ModelSourceError(f"model spec {path} must be a table / object at the top level")
-    _check_keys(path, "top level", raw, TOP_KEYS)
-    _check_keys(path, "[head]", raw.get("head", {}), HEAD_KEYS)
-    _check_keys(path, "[preprocessing]", raw.get("preprocessing", {}), PREPROCESSING_KEYS)
-    for key in ("weights", "labels_file"):
-        if key in raw:
-            raw[key] = str((path.parent / raw[key]).resolve())
+        raise ModelSourceError(f"model spec {path} must be a table / object at the top level", SPEC_HINT)
+    _check_table(path, "top level", raw, TOP_KEYS)
+    _check_table(path, "[head]", raw.get("head", {}), HEAD_KEYS)
+    _check_table(path, "[preprocessing]", raw.get("preprocessing", {}), PREPROCESSING_KEYS)
+    if "labels" in raw and not all(isinstance(v, str) for v in raw["labels"]):
+        raise ModelSourceError(f"model spec {path}: labels must be a list of strings (class names), got "
+                               f"{raw['labels']!r}"[:300], 'e.g. labels = ["cat", "dog"]')
+    if "labels" in raw and "labels_file" in raw:
+        raise ModelSourceError(f"model spec {path}: both labels and labels_file are given",
+                               "keep one of them: the class names in the spec, or a file of them beside it")
+    if "weights" in raw:
+        raw["weights"] = str((path.parent / raw["weights"]).resolve())
     if "labels_file" in raw:
-        raw["labels"] = _read_labels(Path(raw.pop("labels_file")), path)
+        raw["labels"] = _read_labels(_inside(path, "labels_file", raw.pop("labels_file")), path)
     return raw
 
 
-def _check_keys(path: Path, where: str, table: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(table) - allowed)
+def _check_table(path: Path, where: str, table, allowed: dict[str, type]) -> None:
+    """Unknown keys, and each key's type (an integer is a number; a boolean is never one)."""
+    if not isinstance(table, dict):
+        raise ModelSourceError(f"model spec {path}: {where} must be a table, got {table!r}"[:300],
+                               f"write it as {where} with key = value lines" if where != "top level" else SPEC_HINT)
+    unknown = sorted(set(table) - set(allowed))
     if unknown:
         raise ModelSourceError(f"model spec {path}: unknown key(s) {unknown} in {where}",
                                f"allowed keys there: {sorted(allowed)}")
+    for key, kind in allowed.items():
+        if key in table and not is_kind(table[key], kind):
+            raise ModelSourceError(f"model spec {path}: {key} in {where} must be {type_name(kind)}, got "
+                                   f"{table[key]!r}"[:300], SPEC_HINT)
+
+
+def _inside(spec_path: Path, key: str, value: str) -> Path:
+    """A file named by the spec, which must lie in the spec's folder (or below it)."""
+    folder = spec_path.parent.resolve()
+    target = (folder / value).resolve()
+    if not target.is_relative_to(folder):
+        raise ModelSourceError(f"model spec {spec_path}: {key} {value!r} lies outside the spec's folder {folder}",
+                               f"put the file beside the spec (or below its folder) and name it relative to it")
+    return target
 
 
 def _read_labels(labels_path: Path, spec_path: Path) -> list[str]:
+    where = f"model spec {spec_path}: labels_file {labels_path}"
     try:
-        return [line.strip() for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except OSError as exc:
-        raise ModelSourceError(f"model spec {spec_path}: labels_file {labels_path} unreadable: {exc}") from None
+        if labels_path.stat().st_size > MAX_LABELS_BYTES:
+            raise ModelSourceError(f"{where} is larger than {MAX_LABELS_BYTES >> 20} MiB",
+                                   "a labels file holds one class name per line")
+        labels = [line.strip() for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelSourceError(f"{where} unreadable: {exc}", "a UTF-8 text file, one class name per line") from None
+    if not labels:
+        raise ModelSourceError(f"{where} holds no class names", "one class name per line, one line per class")
+    return labels
 
 
 def toml_value(value) -> str:

@@ -5,12 +5,25 @@ each block carries its own head count and MLP width so the NAS stage can slice b
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from torch import nn
 
 ACTIVATIONS = {"gelu": lambda: nn.GELU(), "gelu_tanh": lambda: nn.GELU(approximate="tanh"), "relu": nn.ReLU}
+MAX_WIDTH = 65536  # embed_dim, MLP and head widths; the parameter count is bounded separately (models.size)
+# field -> ("int", low, high) | ("float", low (excluded), high) | ("bool",) | ("ints", low, high); a trailing "?"
+# allows None. act, head_act and global_pool are checked against their choices.
+FIELD_KINDS = {
+    "img_size": ("int", 1, 8192), "patch_size": ("int", 1, 8192), "in_chans": ("int", 1, 64),
+    "num_classes": ("int", 0, 1_000_000), "embed_dim": ("int", 1, MAX_WIDTH), "depth": ("int", 1, 1024),
+    "num_heads": ("int", 1, 4096), "mlp_ratio": ("float", 0, 64), "qkv_bias": ("bool",),
+    "norm_eps": ("float", 0, 1), "final_norm": ("bool",),
+    "class_token": ("bool",), "attn_scale": ("float?", 0, 1e6), "init_values": ("float?", 0, 1e6),
+    "head_hidden": ("ints", 1, MAX_WIDTH), "block_heads": ("ints?", 1, 4096),
+    "block_mlp_dims": ("ints?", 1, MAX_WIDTH * 64), "head_dim": ("int?", 1, MAX_WIDTH),
+}
 
 
 @dataclass(frozen=True)
@@ -33,21 +46,31 @@ class ViTConfig:
     class_token: bool = True
     attn_scale: float | None = None  # None: head_dim ** -0.5; 1.0 when the scale is folded into the q weights
     init_values: float | None = None  # LayerScale (timm's ls1 / ls2) when set
-    head_hidden: tuple[int, ...] = ()  # non-standard MLP head: Linear -> act -> ... -> Linear (keys head.0, head.2, ...)
+    head_hidden: tuple[int, ...] = ()  # MLP head: Linear -> act -> ... -> Linear (keys head.0, head.2, ...)
     head_act: str = "gelu"
     block_heads: tuple[int, ...] | None = None  # per-block head count (NAS); default num_heads everywhere
     block_mlp_dims: tuple[int, ...] | None = None  # per-block MLP hidden width (NAS); default embed_dim * mlp_ratio
     head_dim: int | None = None  # per-head width; default embed_dim // num_heads
 
     def __post_init__(self):
+        """ValueError naming the field, its value and the allowed range, before anything is allocated."""
+        for name, kind in FIELD_KINDS.items():
+            _check_field(name, getattr(self, name), kind)
         if self.img_size % self.patch_size:
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
-        if self.act not in ACTIVATIONS or self.head_act not in ACTIVATIONS:
-            raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}")
-        if self.global_pool not in ("token", "avg"):
-            raise ValueError(f"global_pool must be 'token' or 'avg', not {self.global_pool!r}")
+        for name, allowed in (("act", tuple(ACTIVATIONS)), ("head_act", tuple(ACTIVATIONS)),
+                              ("global_pool", ("token", "avg"))):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in allowed:
+                raise ValueError(f"{name} = {value!r} is not supported; allowed values: {', '.join(allowed)}")
         if self.head_dim is None and self.embed_dim % self.num_heads:
             raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+        if int(self.embed_dim * self.mlp_ratio) < 1:
+            raise ValueError(f"mlp_ratio {self.mlp_ratio} leaves an MLP of width 0 for embed_dim {self.embed_dim}")
+        for name in ("block_heads", "block_mlp_dims"):
+            if getattr(self, name) is not None and len(getattr(self, name)) != self.depth:
+                raise ValueError(f"{name} needs one value per block (depth {self.depth}), got "
+                                 f"{len(getattr(self, name))}")
 
     @property
     def num_patches(self) -> int:
@@ -68,6 +91,8 @@ class ViTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ViTConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"the architecture must be a table of ViTConfig fields, got {d!r}"[:200])
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -77,6 +102,31 @@ class ViTConfig:
 
     def replace(self, **changes) -> "ViTConfig":
         return replace(self, **changes)
+
+
+def _check_field(name: str, value, kind: tuple) -> None:
+    """One ViTConfig field against its FIELD_KINDS entry; booleans are never numbers."""
+    base, optional = kind[0].rstrip("?"), kind[0].endswith("?")
+    if value is None and optional:
+        return
+    low, high = (kind[1], kind[2]) if len(kind) == 3 else (None, None)
+    if base == "bool":
+        ok, wanted = isinstance(value, bool), "true or false"
+    elif base == "ints":
+        ok = isinstance(value, tuple) and all(_int_in(v, low, high) for v in value)
+        wanted = f"a list of integers from {low} to {high}"
+    elif base == "int":
+        ok, wanted = _int_in(value, low, high), f"an integer from {low} to {high}"
+    else:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and low < value <= high
+        wanted = f"a number above {low:g} and at most {high:g}"
+    if not ok:
+        raise ValueError(f"{name} = {value!r} is not allowed: it must be {wanted}")
+
+
+def _int_in(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 class PatchEmbed(nn.Module):

@@ -77,12 +77,18 @@ def _strip_prefix(state: dict, prefix: str) -> dict:
 def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load with strict key and shape matching; a mismatch lists the missing, unexpected and misshapen keys."""
     expected = module.state_dict()
+    check_shapes({k: tuple(v.shape) for k, v in expected.items()}, state, source)
+    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def check_shapes(expected: dict[str, tuple[int, ...]], state: dict[str, torch.Tensor], source: str) -> None:
+    """WeightsMismatchError listing the missing, unexpected and misshapen keys of `state` against `expected`."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     misshapen = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k])}"
         for k in sorted(set(expected) & set(state))
-        if state[k].shape != expected[k].shape
+        if tuple(state[k].shape) != tuple(expected[k])
     ]
     if missing or unexpected or misshapen:
         parts = [f"{label} ({len(keys)}): {_short(keys)}" for label, keys in
@@ -91,7 +97,6 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source:
             f"weights {source} do not match the architecture:\n    " + "\n    ".join(parts),
             "check the model name or the spec's [architecture] (embed_dim, depth, heads, head) against the checkpoint",
         )
-    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 
 def _short(keys: list[str], limit: int = 8) -> str:

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vitedge.console import log
-from vitedge.data.dataset import Dataset
+from vitedge.data.dataset import Dataset, check_labels
 from vitedge.errors import OutputExistsError, VitedgeError
 from vitedge.fileio import remove_stale_staging
 from vitedge.models.loaded import LoadedModel
+from vitedge.models.vit import ViTConfig
 from vitedge.nas.importance import Importance, measure_importance
 from vitedge.nas.latency import LatencyProbe, Timing, TimingOptions
 from vitedge.nas.proxy import AccuracyProxy, ProxySettings, split_data, top1, torch_threads
@@ -26,6 +27,7 @@ from vitedge.nas.slicing import slice_model
 from vitedge.nas.space import Choice, SearchSpace, count_params, default_space
 from vitedge.nas.targets import TargetResult, select_targets
 from vitedge.nas.variant import write_variant
+from vitedge.paths import model_stem
 
 
 @dataclass
@@ -58,6 +60,12 @@ class NASConfig:
         for ok, message in checks:
             if not ok:
                 raise VitedgeError(f"invalid NAS settings: {message}", "fix the value and run again")
+
+    def check_parent(self, parent: ViTConfig, name: str) -> None:
+        """Settings that depend on the parent model: refused before any work."""
+        if self.min_depth is not None and self.min_depth > parent.depth:
+            raise VitedgeError(f"invalid NAS settings: --min-depth {self.min_depth} is more than the {parent.depth} "
+                               f"blocks of {name}", f"pass --min-depth from 1 to {parent.depth}")
 
     def to_dict(self) -> dict:
         return {"targets": list(self.targets), "budgets_ms": self.budgets, "budget_fraction": self.budget_fraction, "evaluations": self.evaluations,
@@ -150,6 +158,10 @@ def run_nas(parent: LoadedModel, data: Dataset, eval_data: Dataset | None, out: 
     if parent.config is None:
         raise VitedgeError(f"{parent.name} has no ViTConfig: NAS slices vitedge VisionTransformers only",
                            "load it with vitedge.load_model (built-in name, timm name + weights, spec file)")
+    model_stem(parent)  # a parent name that is a path is refused before the search (its variants carry it)
+    config.check_parent(parent.config, parent.name)
+    for dataset in (data, eval_data):
+        check_labels(dataset, parent.config.num_classes, parent.name)
     prepare_out(out, force)
     train, held, split = split_data(data, config.held_out, config.seed)
     proxy = AccuracyProxy(parent, train, held, config.proxy)

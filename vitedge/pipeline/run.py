@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vitedge.config import PipelineConfig
 from vitedge.console import log
+from vitedge.lock import output_lock
 from vitedge.pipeline.cache import StageRun, run_stage, stage_key
 from vitedge.pipeline.line import ModelLine, describe_plan, line_for, run_line
 
@@ -52,6 +53,12 @@ def dry_run(config: PipelineConfig) -> str:
 
 
 def run_pipeline(config: PipelineConfig) -> PipelineResult:
+    """Run every stage under OUT, holding OUT's lock (one run per output folder)."""
+    with output_lock(config.out, "run"):
+        return _run_pipeline(config)
+
+
+def _run_pipeline(config: PipelineConfig) -> PipelineResult:
     root = Path(config.out)
     lines, variant_runs = plan_lines(config, root)
     result = PipelineResult(root, lines, stage_runs=list(variant_runs))

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vitedge.errors import ExportError
+from vitedge.errors import ExportError, VitedgeError
 from vitedge.export.base import quiet_converters, require
+from vitedge.fileio import raise_if_storage
+from vitedge.paths import model_stem
 from vitedge.quantize.base import QUANTIZERS, QuantInput
 from vitedge.quantize.scheme import Scheme
 
@@ -60,7 +62,7 @@ class OnnxQuantizer:
             n.name for n in model.graph.node if n.op_type in WEIGHT_OPS + ("MatMul",)]
 
     def quantize(self, inp: QuantInput, scheme: Scheme, folder: Path) -> list[Path]:
-        out = folder / f"{inp.model.name}_{scheme.tag}.onnx"
+        out = folder / f"{model_stem(inp.model)}_{scheme.tag}.onnx"
         try:
             with quiet_converters():
                 if scheme.precision == "fp16":
@@ -69,7 +71,10 @@ class OnnxQuantizer:
                     self._dynamic(inp, scheme, out)
                 else:
                     self._static(inp, scheme, out)
-        except (ValueError, RuntimeError, TypeError) as exc:
+        except VitedgeError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (onnx, protobuf and ORT raise many types; the user sees one)
+            raise_if_storage(exc, folder)
             raise ExportError(f"onnxruntime quantization ({scheme.tag}) failed on {inp.fp32_path.name}: {exc}") from None
         return [out]
 
@@ -121,12 +126,17 @@ class OnnxQuantizer:
         quantization = require("onnxruntime.quantization", "onnx")
         calibrate = require("onnxruntime.quantization.calibrate", "onnx")
         options = {"num_bins": 2048, "num_quantized_bins": 128} if method.name == "Entropy" else {}
-        calibrator = quantization.create_calibrator(
-            inp.fp32_path, op_types, augmented_model_path=str(_cache_dir() / f"{key}.augmented.onnx"),
-            calibrate_method=method, extra_options=options)
-        calibrator.collect_data(_Batches(calibrator.model.graph.input[0].name, inp.calibration))
-        calibrate.save_tensors_data(calibrator.compute_data(), cache)
-        (_cache_dir() / f"{key}.augmented.onnx").unlink(missing_ok=True)
+        scratch = _cache_dir() / key  # ORT writes `<model>-inferred.onnx` beside the model it is given: a copy here
+        scratch.mkdir(exist_ok=True)
+        try:
+            model = Path(shutil.copyfile(inp.fp32_path, scratch / "model.onnx"))
+            calibrator = quantization.create_calibrator(
+                model, op_types, augmented_model_path=str(scratch / "augmented.onnx"), calibrate_method=method,
+                extra_options=options)
+            calibrator.collect_data(_Batches(calibrator.model.graph.input[0].name, inp.calibration))
+            calibrate.save_tensors_data(calibrator.compute_data(), cache)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         return cache
 
 

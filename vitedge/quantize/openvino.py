@@ -20,6 +20,8 @@ import numpy as np
 
 from vitedge.errors import ExportError, VitedgeError
 from vitedge.export.base import quiet_converters, require
+from vitedge.fileio import raise_if_storage
+from vitedge.paths import model_stem
 from vitedge.quantize.base import QUANTIZERS, QuantInput
 from vitedge.quantize.scheme import Scheme
 
@@ -45,6 +47,7 @@ class OpenVinoQuantizer:
                 quantized = nncf.quantize(model, calibration_dataset(nncf, inp.calibration),
                                           **nncf_options(nncf, model, scheme, len(inp.calibration)))
             except Exception as exc:  # NNCF raises many types; the user sees one
+                raise_if_storage(exc, folder)
                 raise _nncf_error(inp, scheme, exc) from exc
         return save_ir(quantized, inp, scheme, folder, compress_to_fp16=False)
 
@@ -104,7 +107,7 @@ def _is_constant(node) -> bool:
 
 def save_ir(model, inp: QuantInput, scheme: Scheme, folder: Path, compress_to_fp16: bool) -> list[Path]:
     ov = require("openvino", EXTRA)
-    xml = Path(folder) / f"{inp.model.name}_{scheme.tag}.xml"
+    xml = Path(folder) / f"{model_stem(inp.model)}_{scheme.tag}.xml"
     ov.save_model(model, str(xml), compress_to_fp16=compress_to_fp16)
     return [xml, xml.with_suffix(".bin")]
 
@@ -160,6 +163,7 @@ def quantize_with_accuracy_control(inp: QuantInput, scheme: Scheme, folder: Path
                 model, calibration_dataset(nncf, inp.calibration), validation,
                 top1_accuracy, max_drop=max_drop_pp / 100, drop_type=nncf.DropType.ABSOLUTE, **options)
         except Exception as exc:
+            raise_if_storage(exc, folder)
             raise _nncf_error(inp, scheme, exc) from exc
     return save_ir(quantized, inp, scheme, folder, compress_to_fp16=False)
 

@@ -16,6 +16,7 @@ from vitedge.export.base import EXPORTERS
 from vitedge.export.run import previous_artifacts
 from vitedge.fileio import remove_stale_staging, staging_dir
 from vitedge.models.loaded import LoadedModel
+from vitedge.paths import model_stem, write_target
 from vitedge.quantize.base import QUANTIZERS, QuantInput
 from vitedge.quantize.evaluate import CalibrationProbe, Evaluator, finite_inputs
 from vitedge.quantize.scheme import Scheme
@@ -29,6 +30,7 @@ class QuantizeResult:
     artifacts: list[Artifact]
     reused: list[str] = field(default_factory=list)  # artifact ids kept from an earlier run
     failures: list[str] = field(default_factory=list)  # conversions that failed, drops beyond --max-drop
+    written: Path | None = None  # OUT/artifacts.json once this run wrote it (None: nothing was written)
 
 
 @dataclass
@@ -52,6 +54,7 @@ def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path
                        nncf_accuracy_control: bool = False) -> QuantizeResult:
     """Quantize every FP32 artifact in `fp32` (paths relative to `fp32_root`) with every applicable scheme."""
     out = Path(out)
+    model_stem(model)  # a name that is a path is refused before any work
     previous, _ = previous_artifacts(out, force, resume)
     remove_stale_staging(out)
     threads = threads or os.cpu_count() or 1
@@ -68,7 +71,7 @@ def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path
             artifact = _quantize_or_keep(ctx, base, fp32_root, scheme, previous, result)
             if artifact is not None:
                 result.artifacts.append(artifact)
-            write_artifacts_file(out, model_doc, data_doc, tool_versions(), result.artifacts)
+            result.written = write_artifacts_file(out, model_doc, data_doc, tool_versions(), result.artifacts)
     return result
 
 
@@ -192,7 +195,7 @@ def _move_into(folder: Path, out: Path) -> list[Path]:
     """Move an attempt's files into OUT (atomic renames); the main file first, as the quantizer listed it."""
     moved = []
     for src in sorted(folder.iterdir(), key=lambda p: (p.suffix not in (".onnx", ".xml", ".tflite"), p.name)):
-        dst = out / src.name
+        dst = write_target(out, out / src.name)
         os.replace(src, dst)
         moved.append(dst)
     shutil.rmtree(folder, ignore_errors=True)

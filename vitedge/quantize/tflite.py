@@ -20,6 +20,8 @@ from vitedge.errors import ExportError, VitedgeError
 from vitedge.export.base import EXPORTERS, quiet_converters, require
 from vitedge.export.tflite import STATIC_BATCH, _NamedIO
 from vitedge.export.tflite_names import module_scopes as _scopes, readable_names as _readable_names
+from vitedge.fileio import raise_if_storage
+from vitedge.paths import model_stem
 from vitedge.quantize.base import QUANTIZERS, QuantInput
 from vitedge.quantize.scheme import Scheme
 
@@ -37,13 +39,14 @@ class TfliteQuantizer:
     def quantize(self, inp: QuantInput, scheme: Scheme, folder: Path) -> list[Path]:
         """Write `{model}_{tag}.tflite`: PT2E for int8 static, ai-edge-quantizer for the other schemes."""
         self._check_keep_float(inp, scheme)
-        path = folder / f"{inp.model.name}_{scheme.tag}.tflite"
+        path = folder / f"{model_stem(inp.model)}_{scheme.tag}.tflite"
         with quiet_converters():
             try:
                 data = _pt2e_static(inp, scheme) if _is_static(scheme) else _aeq_quantize(inp, scheme)
             except VitedgeError:
                 raise
             except Exception as exc:  # noqa: BLE001  (torch.export and the converters raise anything)
+                raise_if_storage(exc, folder)
                 raise ExportError(f"TFLite {scheme.tag} quantization of {inp.model.name} failed: {exc}",
                                   "try another int8 mode, or keep the failing layers in float") from exc
         path.write_bytes(_readable_names(data, _scopes(inp.model.module)))

@@ -12,6 +12,7 @@ from vitedge.bundle.inputs import load_inputs
 from vitedge.bundle.write import plan_bundles
 from vitedge.errors import OutputExistsError
 from vitedge.fileio import write_bytes_atomic, write_text_atomic
+from vitedge.paths import safe_name
 
 __all__ = ["write_report"]
 
@@ -33,7 +34,7 @@ def write_report(artifacts: str | Path, validation: str | Path, bench: str | Pat
     images = {}
     for section in report.sections:
         images[section.name] = pareto_png(section, report.baseline)
-        section.plot = f"plots/{section.name}.png"
+        section.plot = f"plots/{safe_name(section.name, 'the target name')}.png"
         write_bytes_atomic(out / section.plot, images[section.name])
     write_text_atomic(md_path, markdown(report))
     write_text_atomic(html_path, html_page(report, images))

@@ -168,16 +168,15 @@ def run_bench(artifacts: list[Artifact], root: Path, targets: list[str], image: 
 
 def ingest(target_dir: Path, logs: list[Path]) -> list[BenchRow]:
     """Replace a target's estimated rows by what its device logs measured; returns the rows updated."""
-    import json
-
     from vitedge.errors import VitedgeError
     from vitedge.fileio import write_json_atomic
+    from vitedge.schema import read_document
     from vitedge.targets.devices import parse_device_log
 
     bench_file = Path(target_dir).parent / "bench.json"
     if not bench_file.is_file():
         raise VitedgeError(f"{bench_file} not found", "run `vitedge bench ... --target <device> --out <folder>` first")
-    doc = json.loads(bench_file.read_text())
+    doc = read_document(bench_file, "bench")  # every row checked: a hand-edited file is refused, named
     target = Path(target_dir).name
     updated = []
     for log_path in logs:

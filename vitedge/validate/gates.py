@@ -3,9 +3,14 @@
     [[gate]]
     metric = "top1"          # top1 | top5 | logits | output
     type = "max-drop"        # see GATE_TYPES
-    value = 0.3
-    formats = ["tflite"]     # optional: only these formats
-    precisions = ["int8"]    # optional: only these precisions
+    value = 0.3              # a finite number in the type's range (VALUE_RANGES)
+    formats = ["tflite"]     # optional: only these formats (a list of onnx, openvino, tflite)
+    precisions = ["int8"]    # optional: only these precisions (a list of fp32, fp16, int8)
+    optional = true          # optional: the gate may select no artifact (else that is an error)
+
+A gate is a promise that something was checked: one whose formats / precisions select none of the artifacts being
+validated is refused (exit 2) unless it says `optional = true`; it then shows as a skipped test case in junit.xml.
+Unknown keys, names and types are refused, naming the gates file, the gate number and the key.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vitedge.errors import VitedgeError
+from vitedge.schema import ARTIFACT_FORMATS, ARTIFACT_PRECISIONS, SchemaError, number, require, string_list
 
 # type -> (metrics it applies to, the figure it reads for each metric, comparison, unit)
 GATE_TYPES = {
@@ -25,7 +31,13 @@ GATE_TYPES = {
     "max-kl": ({"logits": "kl_divergence"}, "<=", ""),
     "min-psnr": ({"logits": "psnr_db", "output": "psnr_db"}, ">=", "dB"),
 }
-GATE_KEYS = {"metric", "type", "value", "formats", "precisions"}
+GATE_KEYS = {"metric", "type", "value", "formats", "precisions", "optional"}
+# type -> (lowest, highest) allowed value: drops in percentage points (a negative drop demands a gain), agreement
+# as a fraction, cosine in [-1, 1]; KL and PSNR below 0 could never fail or never pass, so they are refused
+VALUE_RANGES = {"max-drop": (-100.0, 100.0), "min-agreement": (0.0, 1.0), "min-cosine": (-1.0, 1.0),
+                "min-worst-cosine": (-1.0, 1.0), "max-class-drop": (-100.0, 100.0), "max-kl": (0.0, 1e6),
+                "min-psnr": (0.0, 1000.0)}
+GATE_EXAMPLE = 'e.g. [[gate]] metric = "top1" type = "max-drop" value = 0.3 (one [[gate]] table per gate)'
 
 
 class GateError(VitedgeError):
@@ -39,6 +51,7 @@ class Gate:
     value: float
     formats: tuple[str, ...] = ()
     precisions: tuple[str, ...] = ()
+    optional: bool = False  # may select no artifact
 
     @property
     def name(self) -> str:
@@ -64,7 +77,8 @@ class Gate:
 
     def to_dict(self) -> dict:
         return {"metric": self.metric, "type": self.type, "value": self.value, "formats": list(self.formats),
-                "precisions": list(self.precisions), "figure": self.figure, "comparison": GATE_TYPES[self.type][1]}
+                "precisions": list(self.precisions), "optional": self.optional, "figure": self.figure,
+                "comparison": GATE_TYPES[self.type][1]}
 
 
 DEFAULT_GATES = (
@@ -75,19 +89,37 @@ DEFAULT_GATES = (
 )
 
 
-def make_gate(raw: dict, where: str) -> Gate:
+def make_gate(raw, where: str) -> Gate:
+    """One [[gate]] table, every key checked; `where` names the file and the gate number."""
+    if not isinstance(raw, dict):
+        raise GateError(f"{where} must be a table, got {raw!r}"[:300], GATE_EXAMPLE)
     unknown = sorted(set(raw) - GATE_KEYS)
     if unknown:
         raise GateError(f"{where}: unknown key(s) {unknown}", f"allowed keys: {sorted(GATE_KEYS)}")
     kind, metric = raw.get("type"), raw.get("metric")
-    if kind not in GATE_TYPES:
+    if not isinstance(kind, str) or kind not in GATE_TYPES:
         raise GateError(f"{where}: unknown gate type {kind!r}", f"choose from: {', '.join(GATE_TYPES)}")
-    if metric not in GATE_TYPES[kind][0]:
+    if not isinstance(metric, str) or metric not in GATE_TYPES[kind][0]:
         raise GateError(f"{where}: metric {metric!r} does not go with type {kind!r}",
                         f"{kind} applies to: {', '.join(GATE_TYPES[kind][0])}")
-    if not isinstance(raw.get("value"), (int, float)) or isinstance(raw.get("value"), bool):
-        raise GateError(f"{where}: value must be a number, got {raw.get('value')!r}")
-    return Gate(metric, kind, float(raw["value"]), tuple(raw.get("formats", ())), tuple(raw.get("precisions", ())))
+    if "value" not in raw:
+        raise GateError(f"{where}: key 'value' is missing", f"the threshold of {kind}, e.g. value = 0.3")
+    low, high = VALUE_RANGES[kind]
+    try:
+        value = number(raw["value"], f"{where}: value", low, high)
+        formats = tuple(_scope(raw, "formats", ARTIFACT_FORMATS, where))
+        precisions = tuple(_scope(raw, "precisions", ARTIFACT_PRECISIONS, where))
+        optional = require(raw, "optional", bool, where, optional=True) or False
+    except SchemaError as exc:
+        raise GateError(exc.message, exc.hint or GATE_EXAMPLE) from None
+    return Gate(metric, kind, float(value), formats, precisions, optional)
+
+
+def _scope(raw: dict, key: str, allowed: tuple[str, ...], where: str) -> list[str]:
+    if key not in raw:
+        return []
+    return string_list(raw[key], f"{where}: {key}", allowed,
+                       hint=f'a list of {", ".join(allowed)}, e.g. {key} = ["{allowed[0]}"]')
 
 
 def read_gates(path: str | Path | None) -> tuple[Gate, ...]:
@@ -97,11 +129,24 @@ def read_gates(path: str | Path | None) -> tuple[Gate, ...]:
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise GateError(f"gates file {path} could not be read: {exc}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise GateError(f"gates file {path} could not be read: {exc}", GATE_EXAMPLE) from None
     unknown = sorted(set(doc) - {"gate"})
     if unknown or not isinstance(doc.get("gate"), list) or not doc["gate"]:
         raise GateError(f"gates file {path} must hold one or more [[gate]] tables" +
-                        (f" (unknown top-level keys {unknown})" if unknown else ""),
-                        'e.g. [[gate]] metric = "top1" type = "max-drop" value = 0.3')
+                        (f" (unknown top-level keys {unknown})" if unknown else
+                         f" (gate = {doc.get('gate')!r})"[:200] if "gate" in doc else ""), GATE_EXAMPLE)
     return tuple(make_gate(raw, f"gates file {path}, gate {i + 1}") for i, raw in enumerate(doc["gate"]))
+
+
+def check_coverage(gates: tuple[Gate, ...], artifacts, source: str | Path | None) -> None:
+    """Refuse a gate that selects none of `artifacts` (objects with .format / .precision) unless it is optional:
+    a gate that checks nothing would let CI pass on a promise never tested."""
+    present = sorted({(a.format, a.precision) for a in artifacts})
+    for index, gate in enumerate(gates, 1):
+        if gate.optional or any(gate.applies_to(a.format, a.precision) for a in artifacts):
+            continue
+        where = f"gates file {source}, gate {index}" if source else f"gate {index}"
+        raise GateError(f"{where} ({gate.name}) selects none of the {len(artifacts)} artifact(s) validated "
+                        f"(formats / precisions present: {', '.join(f'{f} {p}' for f, p in present)})",
+                        "fix its formats / precisions, or add optional = true to the gate if it may match nothing")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from vitedge.errors import VitedgeError
 from vitedge.fileio import write_json_atomic, write_text_atomic
 from vitedge.validate.run import ArtifactReport, Validation
 from vitedge.versions import tool_versions
@@ -12,8 +13,9 @@ from vitedge.versions import tool_versions
 def write_reports(validation: Validation, folder: Path) -> list[Path]:
     folder = Path(folder)
     paths = [folder / "report.json", folder / "junit.xml", folder / "report.md"]
+    junit = junit_xml(validation)  # refuses a run whose gates applied to nothing, before anything is written
     write_json_atomic(paths[0], report_json(validation))
-    write_text_atomic(paths[1], junit_xml(validation))
+    write_text_atomic(paths[1], junit)
     write_text_atomic(paths[2], report_markdown(validation))
     return paths
 
@@ -33,18 +35,26 @@ def report_json(v: Validation) -> dict:
 
 
 def junit_xml(v: Validation) -> str:
-    """One testcase per artifact x gate; a failure carries the measured value and the threshold."""
+    """One testcase per artifact x gate; a failure carries the measured value and the threshold; an optional gate
+    that selected no artifact is a skipped testcase. A run with gates never yields a junit.xml without a testcase."""
     checks = [(r, c) for r in v.reports for c in r.checks]
     failures = sum(not c["passed"] for _, c in checks)
-    suite = ET.Element("testsuite", name="vitedge.validate", tests=str(len(checks)), failures=str(failures),
-                       errors="0", skipped="0")
+    tests = len(checks) + len(v.skipped)
+    if v.gates and not tests:
+        raise VitedgeError(f"no gate applied to any of the {len(v.reports)} artifact(s): a junit.xml without a test "
+                           "case would pass CI on nothing", "check the gates' formats / precisions")
+    suite = ET.Element("testsuite", name="vitedge.validate", tests=str(tests), failures=str(failures),
+                       errors="0", skipped=str(len(v.skipped)))
     for r, c in checks:
         case = ET.SubElement(suite, "testcase", classname=f"vitedge.{r.artifact.format}.{r.artifact.precision}",
                              name=f"{r.artifact.path}: {c['gate']}")
         if not c["passed"]:
             failure = ET.SubElement(case, "failure", type="GateFailed", message=_failure_text(r, c))
             failure.text = _failure_text(r, c)
-    suites = ET.Element("testsuites", name="vitedge", tests=str(len(checks)), failures=str(failures))
+    for gate in v.skipped:
+        case = ET.SubElement(suite, "testcase", classname="vitedge.optional", name=f"optional gate: {gate.name}")
+        ET.SubElement(case, "skipped", message="optional gate: selected no artifact")
+    suites = ET.Element("testsuites", name="vitedge", tests=str(tests), failures=str(failures))
     suites.append(suite)
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -15,7 +15,8 @@ from vitedge.errors import DataError, VitedgeError
 from vitedge.export.base import EXPORTERS
 from vitedge.export.run import reference_logits
 from vitedge.models.loaded import LoadedModel
-from vitedge.validate.gates import Gate
+from vitedge.schema import ARTIFACT_FORMATS, ARTIFACT_PRECISIONS
+from vitedge.validate.gates import Gate, check_coverage
 from vitedge.validate.metrics import all_metrics
 from vitedge.versions import tool_versions
 
@@ -46,6 +47,7 @@ class Validation:
     data: dict
     reference: dict
     warnings: list[str]
+    skipped: list[Gate] = field(default_factory=list)  # optional gates that selected no artifact
 
     @property
     def passed(self) -> bool:
@@ -54,20 +56,34 @@ class Validation:
 
 def load_artifacts(path: Path, formats: list[str] | None, precisions: list[str] | None) -> tuple[list[Artifact], Path]:
     """Artifacts of an artifacts.json (or its folder), filtered, each checked against its recorded hashes."""
+    _check_names("--formats", formats, ARTIFACT_FORMATS)
+    _check_names("--precisions", precisions, ARTIFACT_PRECISIONS)
     path = path / "artifacts.json" if path.is_dir() else path
     if not path.is_file():
         raise VitedgeError(f"{path} not found", "pass the artifacts.json written by export or quantize")
     root = path.parent
-    chosen = [a for a in read_artifacts_file(path)["artifacts"]
+    recorded = read_artifacts_file(path)["artifacts"]
+    chosen = [a for a in recorded
               if (not formats or a.format in formats) and (not precisions or a.precision in precisions)]
     if not chosen:
-        raise VitedgeError(f"{path}: no artifact matches the chosen formats / precisions")
+        present = sorted({f"{a.format} {a.precision}" for a in recorded})
+        raise VitedgeError(f"{path}: no artifact matches --formats {','.join(formats or ['any'])} / --precisions "
+                           f"{','.join(precisions or ['any'])}",
+                           f"it holds: {', '.join(present) or 'no artifacts'}; choose among those")
     for artifact in chosen:
         problem = artifact.verify(root)
         if problem:
-            raise ArtifactIntegrityError(f"artifact {artifact.path} ({artifact.format} {artifact.precision}): {problem}",
+            raise ArtifactIntegrityError(f"artifact {artifact.path} ({artifact.format} {artifact.precision}): "
+                                         f"{problem}",
                                          "the file was changed or removed after it was recorded; re-create it")
     return chosen, root
+
+
+def _check_names(flag: str, names: list[str] | None, allowed: tuple[str, ...]) -> None:
+    unknown = [n for n in names or [] if n not in allowed]
+    if unknown:
+        raise VitedgeError(f"{flag}: unknown name(s) {', '.join(map(repr, unknown))}",
+                           f"allowed values: {', '.join(allowed)} (comma-separated, lowercase)")
 
 
 def check_inputs(artifacts: list[Artifact], model: LoadedModel, data: Dataset, allow_overlap: bool) -> None:
@@ -90,6 +106,7 @@ def check_inputs(artifacts: list[Artifact], model: LoadedModel, data: Dataset, a
 
 def validate(artifacts: list[Artifact], root: Path, model: LoadedModel, data: Dataset, gates: tuple[Gate, ...],
              threads: int | None = None, full_precision: bool = False) -> Validation:
+    check_coverage(gates, artifacts, None)
     threads = threads or os.cpu_count() or 1
     log(f"reference: PyTorch FP32 {model.name} on {len(data)} images from {data.source}")
     reference = reference_logits(model, data.batches(model.spec, BATCH))
@@ -103,7 +120,9 @@ def validate(artifacts: list[Artifact], root: Path, model: LoadedModel, data: Da
                                                                                     artifact.precision)]
         reports.append(report)
     warnings = _small_set_warnings(reports, gates, len(data))
-    return Validation(reports, gates, data.describe(), model.describe(), warnings)
+    skipped = [g for g in gates if not any(g.applies_to(a.format, a.precision) for a in artifacts)]
+    warnings += [f"optional gate '{g.name}' selected no artifact: skipped" for g in skipped]
+    return Validation(reports, gates, data.describe(), model.describe(), warnings, skipped)
 
 
 def _run(artifact: Artifact, root: Path, data: Dataset, model: LoadedModel, threads: int, full_precision: bool):
