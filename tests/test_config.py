@@ -35,8 +35,8 @@ def test_minimal_config_gets_defaults_and_paths_relative_to_the_file(tmp_path):
     (MINIMAL + '[bench]\ntargets = ["jetson-nano-2"]\n', "jetson-nano-2"),
     ('[model]\nweights = "w.safetensors"\n', "source"),
     (MINIMAL + "[distill]\nepochs = 2\n", "[distill] needs [nas]"),
-    (MINIMAL + "[nas]\nseed = 1\n", "budget_ms"),
-    (MINIMAL + "[nas]\nbudget_ms = 1\nbudget_fraction = 0.5\n", "exactly one"),
+    (MINIMAL + "[nas]\nproxy_steps = 1\n", "proxy_steps"),
+    (MINIMAL + "[nas]\nbudget_ms = 1\nbudget_fraction = 0.5\n", "at most one"),
     (MINIMAL + "[nas]\nbudget_fraction = 1.5\n", "budget_fraction"),
     (MINIMAL + '[quantize]\nprecisions = ["fp16"]\nmax_drop = 0.3\n', "max_drop"),
     (MINIMAL + "[export]\nformats = []\n", "formats"),
@@ -45,6 +45,11 @@ def test_bad_config_names_the_key(tmp_path, text, named):
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, text))
     assert named in str(err.value) and "pipeline.toml" in str(err.value)
+
+
+def test_nas_needs_no_budget(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL + "[nas]\nepochs = 2\n"))
+    assert config.enabled("nas") and config["nas"]["max_drop"] == 1.0 and config["nas"]["min_agreement"] == 90.0
 
 
 def test_int8_tflite_for_a_tensorrt_only_target_is_refused(tmp_path):

@@ -10,13 +10,14 @@ from vitedge.data import Dataset, load_dataset
 from vitedge.data.dataset import check_labels, model_classes
 from vitedge.data.defaults import default_data, sample_images
 from vitedge.data.overlap import overlapping_images
-from vitedge.errors import DataError, ModelSourceError, OutputExistsError
+from vitedge.errors import DataError, ExportError, ModelSourceError, OutputExistsError
 from vitedge.export import export_model, parse_formats
 from vitedge.export.run import ExportResult, previous_artifacts
 from vitedge.lock import locks
 from vitedge.models import LoadedModel, load_model
 from vitedge.quantize.run import QuantizeResult, quantize_artifacts
 from vitedge.quantize.scheme import Scheme
+from vitedge.schema import ARTIFACT_FORMATS, ARTIFACT_PRECISIONS
 
 
 DEFAULT_PARITY_SAMPLES = 500  # enough for an FP32 numerics check; the built-in held-out set is used whole
@@ -40,7 +41,7 @@ def resolve_eval_data(model: LoadedModel, data: str | None, samples: int | None)
     return dataclasses.replace(sample, labels=None, class_names=None)
 
 
-@locks("out", "export")
+@locks("out", "export", {"source": "MODEL", "weights": "--weights", "data": "--data"})
 def export(source: str, formats: str = "all", out: str | Path = "runs/export", weights: str | None = None,
            data: str | None = None, samples: int | None = None, threads: int | None = None,
            force: bool = False, resume: bool = False) -> ExportResult:
@@ -57,7 +58,8 @@ MIN_CALIBRATION = 16
 DEFAULT_CALIBRATION_SAMPLES = 300
 
 
-@locks("out", "quantize")
+@locks("out", "quantize", {"source": "SOURCE", "weights": "--weights", "calib": "--calib",
+                                "eval_data": "--eval"})
 def quantize(source: str, formats: str = "all", precisions: str = "fp16,int8", int8_modes: str = "static",
              calibration_method: str = "minmax", per_channel: bool = True, calib: str | None = None,
              calib_samples: int | None = None, eval_data: str | None = None, eval_samples: int | None = None,
@@ -68,42 +70,53 @@ def quantize(source: str, formats: str = "all", precisions: str = "fp16,int8", i
     out = Path(out)
     previous_artifacts(out, force, resume)  # refuse a used --out before any work
     schemes = parse_schemes(precisions, int8_modes, calibration_method, per_channel)
+    chosen = parse_formats(formats)
     model, export_doc = _model_and_export(source, weights)
     calib_samples = DEFAULT_CALIBRATION_SAMPLES if calib_samples is None else calib_samples  # 0 is refused, not 300
     calib_set = _data_for(model, calib, "calib", calib_samples, "--calib")
     eval_set = _data_for(model, eval_data, "eval", eval_samples, "--eval")
     _check_calibration(calib_set, eval_set, allow_overlap, any(s.needs_calibration for s in schemes))
-    chosen = parse_formats(formats)
     if export_doc is None:
         export_result = export_model(model, chosen, out / "fp32", eval_set, threads=threads, force=force, resume=True)
         fp32, root = export_result.artifacts, out / "fp32"
     else:
-        doc, root = export_doc
-        fp32 = [a for a in doc["artifacts"] if a.stage == "export" and a.format in chosen]
+        root = export_doc[1]
+        fp32 = _recorded_fp32(*export_doc, chosen)
     usable = [a for a in fp32 if a.parity and a.parity.get("passed")]
     for skipped in set(a.format for a in fp32) - set(a.format for a in usable):
         log(f"{skipped}: the FP32 artifact failed its parity check; not quantized")
+    if not usable:
+        raise ExportError(f"no FP32 artifact of {', '.join(chosen)} passed its parity check: nothing to quantize",
+                          "fix the export first (vitedge export prints why each artifact failed)")
     return quantize_artifacts(model, usable, root, out, calib_set, eval_set, schemes, max_drop=max_drop,
                               threads=threads, force=force, resume=resume,
                               nncf_accuracy_control=nncf_accuracy_control)
 
 
 def parse_schemes(precisions: str, int8_modes: str, calibration: str, per_channel: bool) -> list[Scheme]:
-    chosen = [p.strip().lower() for p in precisions.split(",") if p.strip()]
+    from vitedge.names import name_list
+    from vitedge.quantize.scheme import INT8_MODES, PRECISIONS
+
+    chosen = name_list(precisions, "--precision", ("fp32", *PRECISIONS), kind="precision")
+    modes = name_list(int8_modes, "--int8", INT8_MODES, kind="int8 scheme")
     schemes = []
     for precision in chosen:
         if precision == "fp32":
             continue  # the FP32 artifacts are always part of the output
-        modes = [m.strip() for m in int8_modes.split(",") if m.strip()] if precision == "int8" else ["static"]
-        schemes += [Scheme(precision, mode, per_channel, calibration) for mode in modes]
+        schemes += [Scheme(precision, mode, per_channel, calibration) for mode in
+                    (modes if precision == "int8" else ["static"])]
     return schemes
 
 
 def _model_and_export(source: str, weights: str | None):
     """A model source, or an export folder / its artifacts.json (then the model is rebuilt and checked)."""
     path = Path(source)
-    manifest = path / "artifacts.json" if path.is_dir() and (path / "artifacts.json").is_file() else path
+    manifest = path / "artifacts.json" if path.is_dir() and _lexists(path / "artifacts.json") else path
     if manifest.name != "artifacts.json":
+        if path.is_dir() and not _lexists(path / "config.json"):
+            raise ModelSourceError(f"{path} holds neither artifacts.json (an export folder) nor config.json (a "
+                                   "Hugging Face folder)", "pass an export folder (or its artifacts.json), a model "
+                                   "name, a spec file or a Hugging Face folder")
         return load_model(source, weights=weights), None
     doc = read_artifacts_file(manifest)
     recorded = doc["model"]
@@ -112,6 +125,27 @@ def _model_and_export(source: str, weights: str | None):
         raise ModelSourceError(f"{manifest}: the model {recorded['source']} no longer matches the exported one",
                                "re-export it, or pass the weights it was exported from with --weights")
     return model, (doc, manifest.parent)
+
+
+def _lexists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _recorded_fp32(doc: dict, root: Path, formats: list[str]) -> list:
+    """The export's FP32 artifacts of `formats`, each checked against its recorded hashes before it is used."""
+    from vitedge.validate.run import ArtifactIntegrityError
+
+    fp32 = [a for a in doc["artifacts"] if a.stage == "export" and a.format in formats]
+    if not fp32:
+        present = sorted({f"{a.format} ({a.stage})" for a in doc["artifacts"]})
+        raise DataError(f"{root / 'artifacts.json'} holds no FP32 export artifact of --format {','.join(formats)}",
+                        f"it holds: {', '.join(present) or 'no artifacts'}; export those formats first")
+    for artifact in fp32:
+        problem = artifact.verify(root)
+        if problem:
+            raise ArtifactIntegrityError(f"FP32 artifact {artifact.path} of {root / 'artifacts.json'}: {problem}",
+                                         "the file was changed or removed after export; re-export it")
+    return fp32
 
 
 def _data_for(model: LoadedModel, arg: str | None, split: str, limit: int | None, flag: str) -> Dataset:
@@ -132,14 +166,14 @@ def _check_calibration(calib: Dataset, evaluation: Dataset, allow_overlap: bool,
                         f"calibration data {calib.source}", "use held-out evaluation images, or pass --allow-overlap")
 
 
-@locks("report", "validate")
+@locks("report", "validate", {"artifacts": "ARTIFACTS", "data": "--data", "reference": "--reference"})
 def validate(artifacts: str | Path, reference: str | None = None, data: str | None = None,
              gates: str | Path | None = None, report: str | Path = "runs/validate", formats: str | None = None,
              precisions: str | None = None, samples: int | None = None, weights: str | None = None,
              threads: int | None = None, allow_overlap: bool = False, full_precision: bool = False,
              force: bool = False):
     """`vitedge validate`: drift of each artifact against the FP32 reference on held-out data, gated."""
-    from vitedge.validate.gates import check_coverage, read_gates
+    from vitedge.validate.gates import check_coverage, check_labelled, read_gates
     from vitedge.validate.report import write_reports
     from vitedge.validate.run import check_inputs, load_artifacts, validate as run_validation
 
@@ -147,23 +181,34 @@ def validate(artifacts: str | Path, reference: str | None = None, data: str | No
     if (report / "report.json").exists() and not force:
         raise OutputExistsError(f"report folder {report} already holds a report", "pass --force or another --report")
     gate_list = read_gates(gates)
-    chosen, root = load_artifacts(Path(artifacts), _csv(formats), _csv(precisions))
+    chosen, root = load_artifacts(Path(artifacts), _csv(formats, "--formats", ARTIFACT_FORMATS, "format"),
+                                  _csv(precisions, "--precisions", ARTIFACT_PRECISIONS, "precision"))
     check_coverage(gate_list, chosen, gates)  # before any model or data is loaded
     if reference is None:
         recorded = read_artifacts_file(root / "artifacts.json")["model"]
         reference, weights = recorded["source"], weights or recorded.get("weights")
     model = load_model(reference, weights=weights)
     dataset = _data_for(model, data, "eval", samples, "--data")
+    check_labelled(gate_list, dataset.labels is not None, dataset.source, gates)
     check_inputs(chosen, model, dataset, allow_overlap)
     validation = run_validation(chosen, root, model, dataset, gate_list, threads, full_precision)
     return validation, write_reports(validation, report)
 
 
-def _csv(text: str | None) -> list[str] | None:
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+def _csv(text: str | None, flag: str, allowed, kind: str = "name") -> list[str] | None:
+    """A name list option (vitedge.names), or None when it was not given (every name)."""
+    from vitedge.names import name_list
+
+    return None if text is None else name_list(text, flag, allowed, kind=kind)
 
 
-@locks("out", "bench")
+def _target_names() -> list[str]:
+    from vitedge.targets.profile import TARGETS
+
+    return TARGETS.names()
+
+
+@locks("out", "bench", {"artifacts": "ARTIFACTS", "data": "--data"})
 def bench(artifacts: str | Path, targets: str = "x86-cpu", threads: int | None = None, data: str | None = None,
           out: str | Path = "runs/bench", formats: str | None = None, precisions: str | None = None,
           force: bool = False):
@@ -178,18 +223,21 @@ def bench(artifacts: str | Path, targets: str = "x86-cpu", threads: int | None =
     out = Path(out)
     if (out / "bench.json").exists() and not force:
         raise OutputExistsError(f"{out} already holds bench.json", "pass --force or another --out")
-    chosen, root = load_artifacts(Path(artifacts), _csv(formats), _csv(precisions))
+    chosen, root = load_artifacts(Path(artifacts), _csv(formats, "--formats", ARTIFACT_FORMATS, "format"),
+                                  _csv(precisions, "--precisions", ARTIFACT_PRECISIONS, "precision"))
     model_doc = read_artifacts_file(root / "artifacts.json")["model"]
     spec = IOSpec.from_dict(model_doc["io"])
     source = data or default_data(model_doc["name"], "eval")
     image = (next(load_dataset(source, spec, limit=1).batches(spec, 1))[0] if source
              else np.random.default_rng(0).normal(size=(1, *spec.input_size)).astype(np.float32))
-    result = run_bench(chosen, root, _csv(targets) or ["x86-cpu"], image, threads, out)
+    names = _csv(targets, "--target", _target_names(), "target") or ["x86-cpu"]
+    result = run_bench(chosen, root, names, image, threads, out)
     write_json_atomic(out / "bench.json", result.to_dict())
     return result
 
 
-@locks("out", "distill")
+@locks("out", "distill", {"teacher": "--teacher", "student": "--student", "data": "--data",
+                               "eval_data": "--eval"})
 def distill(teacher: str, student: str, data: str | None = None, eval_data: str | None = None,
             out: str | Path = "runs/distill", config=None, teacher_weights: str | None = None,
             student_weights: str | None = None, random_init: bool = False, allow_overlap: bool = False,
@@ -205,37 +253,39 @@ def distill(teacher: str, student: str, data: str | None = None, eval_data: str 
                            teacher_weights, student_weights, random_init, allow_overlap, force)
 
 
-@locks("out", "nas")
+@locks("out", "nas", {"source": "MODEL", "data": "--data", "eval_data": "--eval"})
 def nas(source: str, data: str | None = None, eval_data: str | None = None, out: str | Path = "runs/nas",
         config=None, weights: str | None = None, force: bool = False):
-    """`vitedge nas`: sub-networks of `source` on each target's accuracy / latency front; OUT gets nas.json, a plot
-    per target, variants/<target>.toml and candidates/. `config` is a vitedge.nas.NASConfig (defaults when None)."""
-    from vitedge.nas import NASConfig
+    """`vitedge nas`: train `source` once as a supernet, pick a sub-network per target; OUT gets nas.json, a plot per
+    target, supernet.safetensors and variants/<target>.toml. `config`: a vitedge.nas.run.NASConfig (defaults)."""
+    from vitedge.nas.run import NASConfig
     from vitedge.nas.sources import nas_sources
 
     return nas_sources(source, data, eval_data, Path(out), config or NASConfig(), weights, force)
 
 
-@locks("out", "bundle create")
+@locks("out", "bundle create", {"artifacts": "ARTIFACTS", "validation": "--validation", "bench": "--bench"})
 def bundle(artifacts: str | Path, validation: str | Path = "runs/validate", bench: str | Path = "runs/bench",
            targets: str | None = None, out: str | Path = "runs/bundles", force: bool = False):
     """`vitedge bundle create`: OUT/<target>/ (+ .zip) per target with the artifacts that passed; list of outcomes."""
     from vitedge.bundle import write_bundles
 
-    return write_bundles(artifacts, validation, bench, _csv(targets), out, force)
+    return write_bundles(artifacts, validation, bench, _csv(targets, "--target", _target_names(), "target"), out, force)
 
 
 def verify_bundle(path: str | Path) -> list[str]:
     """`vitedge bundle verify`: the problems of a bundle folder or .zip (empty when it is intact)."""
     from vitedge.bundle import verify_bundle as verify
+    from vitedge.readfile import names_too_long_refused
 
-    return verify(path)
+    with names_too_long_refused():
+        return verify(path)
 
 
-@locks("out", "report")
+@locks("out", "report", {"artifacts": "ARTIFACTS", "validation": "--validation", "bench": "--bench"})
 def report(artifacts: str | Path, validation: str | Path = "runs/validate", bench: str | Path = "runs/bench",
            targets: str | None = None, out: str | Path = "runs/report", force: bool = False):
     """`vitedge report`: OUT/report.md and OUT/report.html with per-target Pareto plots; returns both paths."""
     from vitedge.report import write_report
 
-    return write_report(artifacts, validation, bench, _csv(targets), out, force)
+    return write_report(artifacts, validation, bench, _csv(targets, "--target", _target_names(), "target"), out, force)

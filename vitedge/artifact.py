@@ -57,8 +57,9 @@ class Artifact:
     @classmethod
     def from_files(cls, root: Path, files: list[Path], **fields_) -> "Artifact":
         """Describe files already in their final place under `root`; the first file is the main one."""
-        described = [{"path": f.relative_to(root).as_posix(), "sha256": sha256_file(f), "bytes": f.stat().st_size}
-                     for f in files]
+        base = Path(root).resolve()  # `files` may be resolved (vitedge.paths.write_target) and `root` relative
+        described = [{"path": (Path(f).parent.resolve() / Path(f).name).relative_to(base).as_posix(),
+                      "sha256": sha256_file(f), "bytes": Path(f).stat().st_size} for f in files]
         return cls(path=described[0]["path"], sha256=described[0]["sha256"],
                    bytes=sum(d["bytes"] for d in described), files=described, **fields_)
 

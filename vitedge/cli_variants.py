@@ -8,53 +8,76 @@ from vitedge.cli import (non_negative_float, non_negative_int, open_fraction, pe
 
 
 def add_nas(sub) -> None:
-    p = sub.add_parser("nas", help="sub-networks of a pretrained ViT on each target's accuracy / latency front",
-                       description="Writes OUT/nas.json, OUT/<target>.png, OUT/variants/<target>.toml (+ weights) "
-                                   "and every candidate under OUT/candidates/.")
+    p = sub.add_parser("nas", help="a family of faster variants of a pretrained ViT: train once as a supernet, then "
+                                   "pick per target without retraining",
+                       description="Writes OUT/nas.json, OUT/<target>.png, OUT/supernet.safetensors and "
+                                   "OUT/variants/<target>.toml (+ weights). Re-running with the same --out resumes "
+                                   "the supernet training from its checkpoint. Several processes: "
+                                   "torchrun --nproc_per_node N -m vitedge nas ...")
     p.add_argument("model", help="the parent ViT: built-in name, timm name (+ --weights), spec file, HF folder")
     p.add_argument("--weights", help="weights of the parent, as export's --weights")
+    p.add_argument("--data", help="images the supernet trains on; labels not needed (default: the built-in "
+                                  "model's calibration set)")
+    p.add_argument("--eval", dest="eval_data", help="held-out images the configurations are ranked on (default: the "
+                                                    "built-in model's evaluation set, else 20%% of --data)")
     p.add_argument("--targets", default="x86-cpu", help="comma-separated targets (`vitedge targets`)")
-    p.add_argument("--budget-ms", help="latency budget: 0.2 (every target) or x86-cpu=0.2,android-arm64=0.1")
+    p.add_argument("--budget-ms", help="latency budget: 0.2 (every target) or x86-cpu=0.2,android-arm64=0.1 "
+                                       "(default: none, the fastest within the accuracy limits)")
     p.add_argument("--budget-fraction", type=open_fraction,
-                   help="for targets without --budget-ms: this share of the model's own latency there (e.g. 0.5)")
-    p.add_argument("--data", help="labelled images for importance, distillation and the held-out proxy score "
-                                  "(default: the built-in model's calibration set)")
-    p.add_argument("--eval", dest="eval_data", help="held-out images for the chosen variants' final top-1 "
-                                                    "(default: the built-in model's evaluation set)")
-    p.add_argument("--candidates", type=positive_int, default=16, help="candidates evaluated, the parent included (16)")
-    p.add_argument("--steps", type=non_negative_int, default=150,
-                   help="distillation steps per candidate; 0: zero-shot (150)")
-    p.add_argument("--held-out", type=positive_int, default=1000, help="images of --data held out for the proxy (1000)")
+                   help="budget as a share of the parent's own latency on each target (e.g. 0.5)")
+    p.add_argument("--min-speedup", type=positive_float, help="budget as a required speed-up over the parent")
     p.add_argument("--max-drop", type=percentage_points, default=1.0,
-                   help="choose the fastest variant within the budget whose proxy top-1 is within this many points "
-                        "of the parent's (default: 1.0); if none is, the most accurate within the budget")
-    p.add_argument("--min-depth", type=positive_int, help="fewest blocks kept (default: a third of the parent's)")
+                   help="top-1 the pick may lose against the parent, in pp (default: 1.0)")
+    p.add_argument("--min-agreement", type=percentage_points, default=90.0,
+                   help="top-1 agreement with the parent the pick keeps, in %% (default: 90)")
+    p.add_argument("--epochs", type=non_negative_int, default=4,
+                   help="supernet training epochs over --data; 0: search the pretrained weights (default: 4)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="supernet batch (default: 32)")
+    p.add_argument("--lr", type=positive_float, default=2e-5, help="supernet AdamW learning rate (default: 2e-5)")
+    p.add_argument("--screen", type=positive_int, default=240, help="configurations screened (default: 240)")
+    p.add_argument("--finalists", type=positive_int, default=10,
+                   help="per target: configurations evaluated on every image and timed (default: 10)")
+    p.add_argument("--min-depth", type=positive_int, help="fewest blocks kept (default: half the parent's)")
     p.add_argument("--no-embed", action="store_true", help="keep the parent's embedding width")
+    p.add_argument("--no-merge", action="store_true", help="no token merging")
     p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--threads", type=threads_count, help="ONNX Runtime threads for timing (default: all cores)")
+    p.add_argument("--threads", type=threads_count, help="ONNX Runtime threads for timing (default: the target's)")
+    p.add_argument("--rounds", type=positive_int, default=9,
+                   help="interleaved timing rounds per measurement (default: 9; more on a busy host)")
     p.add_argument("--out", default="runs/nas", help="output folder (default: runs/nas)")
     p.add_argument("--force", action="store_true", help="replace a NAS result already in --out")
     p.set_defaults(run=_run_nas)
 
 
-def _run_nas(args) -> int:
-    from vitedge import api
-    from vitedge.nas import NASConfig, ProxySettings
-    from vitedge.nas.latency import TimingOptions
-    from vitedge.nas.report import nas_table
+def nas_config(args):
+    """NASConfig from `vitedge nas` arguments."""
+    from vitedge.nas.run import NASConfig
     from vitedge.nas.sources import parse_budgets, parse_targets
+    from vitedge.nas.supernet import SupernetSettings
 
     targets = parse_targets(args.targets)
-    config = NASConfig(targets=targets, budgets=parse_budgets(args.budget_ms, targets),
-                       budget_fraction=args.budget_fraction, evaluations=args.candidates,
-                       proxy=ProxySettings(steps=args.steps, seed=args.seed), held_out=args.held_out,
-                       seed=args.seed, max_drop=args.max_drop, min_depth=args.min_depth, embed=not args.no_embed,
-                       timing=TimingOptions(threads=args.threads))
-    result = api.nas(args.model, args.data, args.eval_data, args.out, config, args.weights, args.force)
-    print(nas_table(result))
-    print(f"\nwrote {Path(args.out) / 'nas.json'}, {len(result.targets)} plot(s), "
-          f"{sum(1 for t in result.targets if t.variant)} variant(s) in {Path(args.out) / 'variants'} "
-          f"({result.seconds:.0f} s)")
+    return NASConfig(targets=targets, budgets=parse_budgets(args.budget_ms, targets),
+                     budget_fraction=args.budget_fraction, min_speedup=args.min_speedup, max_drop=args.max_drop,
+                     min_agreement=args.min_agreement,
+                     supernet=SupernetSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                               seed=args.seed),
+                     screen=args.screen, finalists=args.finalists, min_depth=args.min_depth,
+                     embed=not args.no_embed, merge=not args.no_merge, seed=args.seed, threads=args.threads,
+                     rounds=args.rounds)
+
+
+def _run_nas(args) -> int:
+    import os
+
+    from vitedge import api
+    from vitedge.nas.report import nas_table
+
+    result = api.nas(args.model, args.data, args.eval_data, args.out, nas_config(args), args.weights, args.force)
+    if os.environ.get("RANK", "0") == "0":
+        print(nas_table(result))
+        print(f"\nwrote {Path(args.out) / 'nas.json'}, {len(result.picks)} plot(s), "
+              f"{len(set(result.variants.values()))} variant(s) in {Path(args.out) / 'variants'} "
+              f"({result.seconds:.0f} s)")
     return 0
 
 

@@ -11,11 +11,13 @@
     eval = "calib_data/mnist_eval.npz"
     calib_samples = 300
 
-    [nas]                                      # optional: derive one sub-network per target within the budget
-    budget_ms = 1.0                            # or budget_fraction = 0.5: a share of the model's own latency
+    [nas]                                      # optional: train the model once as a supernet, pick per target
+    epochs = 4                                 # supernet epochs over [data] calib (0: search the pretrained weights)
+    max_drop = 1.0                             # pp top-1 a pick may lose; min_agreement = 90 (% with the model)
     targets = ["x86-cpu"]                      # optional: the targets to derive variants for (default: all)
+                                               # optional budget: budget_ms, budget_fraction or min_speedup
 
-    [distill]                                  # optional (needs [nas]): distil each chosen variant from the model
+    [distill]                                  # optional (needs [nas]): polish each distinct pick by distillation
     epochs = 5
 
     [export]
@@ -53,8 +55,10 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 SCHEMA: dict[str, dict[str, tuple]] = {
     "model": {"source": (str, None), "weights": (str, None)},
     "data": {"calib": (str, None), "eval": (str, None), "calib_samples": (int, 300), "eval_samples": (int, None)},
-    "nas": {"budget_ms": (float, None), "budget_fraction": (float, None), "targets": (list, None),
-            "max_drop": (float, 1.0), "seed": (int, 0), "proxy_steps": (int, 150), "candidates": (int, 16)},
+    "nas": {"budget_ms": (float, None), "budget_fraction": (float, None), "min_speedup": (float, None),
+            "targets": (list, None), "max_drop": (float, 1.0), "min_agreement": (float, 90.0), "seed": (int, 0),
+            "epochs": (int, 4), "batch_size": (int, 32), "lr": (float, 2e-5), "screen": (int, 240),
+            "finalists": (int, 10), "merge": (bool, True)},
     "distill": {"epochs": (int, 5), "batch_size": (int, 64), "lr": (float, 5e-4), "temperature": (float, 4.0),
                 "alpha": (float, 0.7), "hard": (bool, False), "seed": (int, 0)},
     "export": {"formats": (list, list(FORMATS))},
@@ -68,7 +72,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
 RANGES = {("data", "calib_samples"): (1, None, False), ("data", "eval_samples"): (1, None, False),
           ("nas", "budget_ms"): (0, None, True), ("nas", "budget_fraction"): (0, 1, True),
           ("nas", "max_drop"): (0, 100, False), ("nas", "seed"): (0, None, False),
-          ("nas", "proxy_steps"): (0, None, False), ("nas", "candidates"): (1, None, False),
+          ("nas", "min_speedup"): (1, None, True), ("nas", "min_agreement"): (0, 100, False),
+          ("nas", "epochs"): (0, None, False), ("nas", "batch_size"): (1, None, False),
+          ("nas", "lr"): (0, 10, True), ("nas", "screen"): (1, None, False), ("nas", "finalists"): (2, None, False),
           ("distill", "epochs"): (1, None, False), ("distill", "batch_size"): (1, None, False),
           ("distill", "lr"): (0, 10, True), ("distill", "temperature"): (0, 1000, True),
           ("distill", "alpha"): (0, 1, False), ("distill", "seed"): (0, None, False),
@@ -101,12 +107,17 @@ class PipelineConfig:
 
 def load_config(path: str | Path) -> PipelineConfig:
     """Read and validate a pipeline TOML; relative paths inside it are resolved against its folder."""
+    from vitedge.readfile import InputFileError, read_text
+
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"pipeline config {path} not found", "pass the path of a pipeline TOML file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        text = read_text(path, "pipeline config", "pass the path of a pipeline TOML file (README: `vitedge run`)",
+                         1 << 20)
+    except InputFileError as exc:
+        raise ConfigError(exc.message, exc.hint) from None
+    try:
+        raw = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"pipeline config {path} could not be parsed: {exc}", "check the TOML syntax") from None
     return parse_config(raw, path)
 
@@ -129,9 +140,31 @@ def parse_config(raw: dict, path: Path) -> PipelineConfig:
         raise ConfigError(f"{path}: out = {out!r} must be a non-empty string: the folder the run writes to",
                           'e.g. out = "runs/pipeline" (relative to the config file)')
     out = _resolve(base, out)
+    _check_out(out, path, sections)
+    if sections["validate"]["gates"]:
+        from vitedge.validate.gates import read_gates
+
+        read_gates(sections["validate"]["gates"])  # a missing or malformed gates file stops the run before any work
     config = PipelineConfig(str(path), out, sections)
     check_combinations(config)
     return config
+
+
+def _check_out(out: str, path: Path, sections: dict) -> None:
+    """`out` must be a folder vitedge may own, not the config's own folder, and not an input's (vitedge.outdir)."""
+    from vitedge.outdir import check_not_an_input, check_output_folder
+
+    option = f"{path}: out"
+    folder = check_output_folder(out, option)
+    source = sections["model"]["source"]
+    inputs = {"pipeline config": str(path), "[data] calib": sections["data"]["calib"],
+              "[data] eval": sections["data"]["eval"], "[model] weights": sections["model"]["weights"],
+              "[model] source": _resolve(path.parent, source) if isinstance(source, str) else None}
+    check_not_an_input(folder, option, inputs)
+    if folder in path.resolve().parents:
+        raise ConfigError(f"{option} = {folder} holds the config's own folder {path.resolve().parent}: the run's "
+                          "stages/, bundles/ and report/ would be mixed with your project",
+                          'choose a folder of its own, e.g. out = "runs/pipeline" (relative to the config file)')
 
 
 def _resolve(base: Path, value: str) -> str:
@@ -159,8 +192,6 @@ def _value(path: Path, section: str, key: str, value, kind):
         if not isinstance(value, str) or value not in kind:
             raise ConfigError(f"{where} = {value!r} is not allowed", f"allowed values: {', '.join(kind)}")
         return value
-    if kind is list and isinstance(value, str):
-        value = [value]
     if kind in (int, float):
         low, high, low_open = RANGES.get((section, key), (0, None, False))
         try:
@@ -168,7 +199,8 @@ def _value(path: Path, section: str, key: str, value, kind):
         except SchemaError as exc:
             raise ConfigError(exc.message, "fix the value in the pipeline config") from None
     if not isinstance(value, kind) or (kind is str and not value.strip()):
-        wanted = {str: "a non-empty string", bool: "true or false", list: "a list"}.get(kind, kind.__name__)
+        wanted = {str: "a non-empty string", bool: "true or false", list: 'a list (e.g. ["x"], not "x")'}.get(
+            kind, kind.__name__)
         raise ConfigError(f"{where} must be {wanted}, got {value!r}"[:300], "fix the value in the pipeline config "
                           "(see the vitedge.config docstring or the README: Pipeline config)")
     if kind is list:
@@ -212,14 +244,16 @@ def check_combinations(config: PipelineConfig) -> None:
     if stray:
         raise ConfigError(f"{config.path}: [nas] targets {sorted(stray)} are not in [bench] targets",
                           "NAS derives variants for targets the pipeline benches; add them to [bench] targets")
-    if config.enabled("nas") and (config["nas"]["budget_ms"] is None) == (config["nas"]["budget_fraction"] is None):
-        raise ConfigError(f"{config.path}: [nas] needs exactly one of budget_ms and budget_fraction",
-                          "budget_ms = 1.0 (per-image latency on every target), or budget_fraction = 0.5 (half the "
-                          "model's own latency on each target, measured or estimated in the same run)")
-    fraction = config["nas"]["budget_fraction"] if config.enabled("nas") else None
-    if fraction is not None and not 0 < fraction < 1:
-        raise ConfigError(f"{config.path}: [nas] budget_fraction = {fraction} must be between 0 and 1",
-                          "e.g. 0.5: variants at most half as slow as the model")
+    if config.enabled("nas"):
+        budgets = [k for k in ("budget_ms", "budget_fraction", "min_speedup") if config["nas"][k] is not None]
+        if len(budgets) > 1:
+            raise ConfigError(f"{config.path}: [nas] sets {' and '.join(budgets)}: at most one latency budget",
+                              "budget_ms = 1.0 (ms on every target), budget_fraction = 0.5 (of the model's own "
+                              "latency) or min_speedup = 2; none: the fastest pick within max_drop")
+        fraction = config["nas"]["budget_fraction"]
+        if fraction is not None and not 0 < fraction < 1:
+            raise ConfigError(f"{config.path}: [nas] budget_fraction = {fraction} must be between 0 and 1",
+                              "e.g. 0.5: variants at most half as slow as the model")
     if "int8" not in config["quantize"]["precisions"] and config["quantize"]["max_drop"] is not None:
         raise ConfigError(f"{config.path}: [quantize] max_drop applies to int8, which is not in precisions",
                           "add \"int8\" to [quantize] precisions or remove max_drop")

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Iterator
 
 from vitedge.errors import VitedgeError
+from vitedge.outdir import check_not_an_input, check_output_folder
+from vitedge.readfile import names_too_long_refused
 from vitedge.paths import write_target
 
 LOCK_NAME = ".vitedge.lock"
@@ -45,13 +47,16 @@ def check_write(path: str | Path) -> None:
 
 
 @contextmanager
-def output_lock(out: str | Path, command: str) -> Iterator[Path]:
-    """Hold OUT for `command` (e.g. "export"); refuse if another process holds it. Yields the resolved folder."""
-    folder = Path(out).resolve()
-    covered = any(f == folder or f in folder.parents for f in _HELD)
-    if covered or os.environ.get("RANK", "0") != "0":  # held by an outer call; under torchrun only rank 0 writes
-        yield folder
+def output_lock(out: str | Path, command: str, option: str = "--out", inputs: dict | None = None) -> Iterator[Path]:
+    """Hold OUT for `command` (e.g. "export"); refuse if another process holds it. Yields the resolved folder.
+
+    The outermost lock first checks the folder (vitedge.outdir): `option` names it in messages, `inputs` maps the
+    input options (e.g. "--data") to their values, whose folders OUT must not be."""
+    if _covered(out):  # held by an outer call; under torchrun only rank 0 writes
+        yield Path(out).resolve()
         return
+    folder = check_output_folder(out, option)
+    check_not_an_input(folder, option, inputs or {})
     created = _missing_parents(folder)
     fd = _acquire(folder, command)
     _HELD.append(folder)
@@ -62,8 +67,18 @@ def output_lock(out: str | Path, command: str) -> Iterator[Path]:
         _unlock(fd, folder / LOCK_NAME, created)
 
 
-def locks(param: str, command: str):
-    """Decorator: run the function holding the output lock on its argument `param` (an output folder)."""
+def _covered(out: str | Path) -> bool:
+    if os.environ.get("RANK", "0") != "0":
+        return True
+    if not _HELD:
+        return False
+    folder = Path(out).resolve()
+    return any(f == folder or f in folder.parents for f in _HELD)
+
+
+def locks(param: str, command: str, inputs: dict[str, str] | None = None):
+    """Decorator: run the function holding the output lock on its argument `param` (an output folder, the option
+    `--<param>`); `inputs` maps the names of input arguments to the options users name them by."""
 
     def wrap(fn):
         signature = inspect.signature(fn)
@@ -72,7 +87,9 @@ def locks(param: str, command: str):
         def locked(*args, **kwargs):
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            with output_lock(bound.arguments[param], command):
+            given = {label: bound.arguments[name] for name, label in (inputs or {}).items()}
+            with output_lock(bound.arguments[param], command, "--" + param.replace("_", "-"), given), \
+                    names_too_long_refused():
                 return fn(*args, **kwargs)
 
         return locked

@@ -100,15 +100,21 @@ def no_unknown_keys(doc: dict, allowed, where: str, hint: str | None = None) -> 
 
 def read_json_object(path: Path, what: str, hint: str) -> dict:
     """A JSON file whose top level is an object; unreadable, non-UTF-8, malformed or other JSON is refused."""
+    from vitedge.readfile import read_text
+
+    text = read_text(path, what, hint)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SchemaError(f"{what} {path} not found", hint) from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
         raise SchemaError(f"{what} {path} is not valid JSON: {str(exc)[:200]}", hint) from None
     if not isinstance(doc, dict):
         raise SchemaError(f"{what} {path} must hold a JSON object at the top level, got {_shown(doc)}", hint)
     return doc
+
+
+def _no_constant(name: str):
+    """NaN / Infinity are not JSON (Python writes them; no vitedge document holds them)."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def header(doc: dict, path: Path, schema: str, version: int, hint: str) -> None:
@@ -129,6 +135,7 @@ def _shown(value) -> str:
 
 ARTIFACT_FORMATS = ("onnx", "openvino", "tflite")  # the formats an artifact record may hold
 ARTIFACT_PRECISIONS = ("fp32", "fp16", "int8")
+ARTIFACT_STAGES = ("export", "quantize")  # the stages that write artifacts
 ARTIFACTS_HINT = ("re-run the stage that wrote it (vitedge export or quantize, with --force) instead of editing it "
                   "by hand")
 ARTIFACT_KEYS = {"id": str, "format": str, "precision": str, "path": str, "sha256": str, "bytes": int, "files": list,
@@ -154,6 +161,11 @@ def check_artifacts_doc(doc: dict, path: Path) -> None:
     entries = require(doc, "artifacts", list, where, ARTIFACTS_HINT)
     for index, entry in enumerate(entries):
         check_artifact_entry(entry, f"{where}, artifacts[{index}]")
+    for key in ("id", "path"):
+        values = [entry[key] for entry in entries]
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise SchemaError(f"{where}: artifacts {key} {repeated[0]!r} is recorded more than once", ARTIFACTS_HINT)
 
 
 def check_model_doc(model: dict, where: str) -> None:
@@ -180,6 +192,7 @@ def check_artifact_entry(entry, where: str) -> None:
         require(entry, key, kind, where, ARTIFACTS_HINT, optional=True)
     choice(entry["format"], ARTIFACT_FORMATS, f"{where}, format", ARTIFACTS_HINT)
     choice(entry["precision"], ARTIFACT_PRECISIONS, f"{where}, precision", ARTIFACTS_HINT)
+    choice(entry["stage"], ARTIFACT_STAGES, f"{where}, stage", ARTIFACTS_HINT)
     sha256_text(entry["sha256"], f"{where}, sha256", ARTIFACTS_HINT)
     number(entry["bytes"], f"{where}, bytes", low=0, integer=True, hint=ARTIFACTS_HINT)
     if not entry["files"]:
@@ -194,6 +207,8 @@ def check_artifact_entry(entry, where: str) -> None:
         for i, io in enumerate(entry.get(key) or []):
             _check_io_entry(io, f"{where}, {key}[{i}]")
     _check_quantization(entry.get("quantization"), f"{where}, quantization")
+    if entry.get("parity") is not None:  # stages act on parity.passed: "no" must not read as passed
+        require(entry["parity"], "passed", bool, f"{where}, parity", ARTIFACTS_HINT, optional=True)
 
 
 def _check_file_entry(file, where: str) -> None:

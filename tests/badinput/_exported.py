@@ -82,7 +82,7 @@ def _drop(getter, key):
 # (id, change to the document, what the message must name besides the file); the document is bytes when a str
 BAD_ARTIFACTS = [
     ("not-json", "{ not json", ["not valid JSON"]),
-    ("not-utf8", b"\xff\xfe{}", ["not valid JSON"]),
+    ("not-utf8", b"\xff\xfe{}", ["not UTF-8"]),
     ("top-level-list", lambda doc: [doc], ["JSON object"]),
     ("version-2", _set(lambda d: d, "version", 2), ["version 2", "version 1"]),
     ("other-schema", _set(lambda d: d, "schema", "vitedge.bench"), ["vitedge.artifacts"]),

@@ -36,7 +36,7 @@ def mnist():
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Tiny models on shared cores: one thread is faster, as `vitedge nas` itself runs them."""
-    from vitedge.nas.proxy import torch_threads
-
-    with torch_threads(1):
-        yield
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,44 +1,95 @@
-"""The evolutionary search: the parent first, a fixed number of evaluations, the same seed the same run."""
+"""The search space, the choice per target and the knob pruning, on hand-made figures."""
+import random
+
 import pytest
 
-from vitedge.nas import default_space, evolve
+from vitedge.nas.knobs import prune, single_knob_configs
+from vitedge.nas.latency import Timing
+from vitedge.nas.search import Entry, Limits, choose, screen_set
+from vitedge.nas.space import KNOBS, default_space
 
 from .conftest import tiny_model
 
 
 @pytest.fixture(scope="module")
 def space():
-    return default_space(tiny_model().config, removal_order=(2, 0, 1))
+    return default_space(tiny_model().config, (2, 0, 1))
 
 
-def score(space):
-    """A deterministic stand-in for accuracy: more MACs, more accuracy, with diminishing returns."""
-    full = space.macs(space.full())
-    return lambda c: round(100 * (space.macs(c) / full) ** 0.3, 4)
+def test_space_values_keep_pretrained_behaviour(space):
+    parent = space.parent
+    assert space.resolution[0] == parent.img_size and all(r % parent.patch_size == 0 for r in space.resolution)
+    assert space.depth == (3, 2) and space.heads[0] == parent.num_heads and space.merge[0] == 0
+    assert space.largest().blocks == (0, 1, 2) and space.blocks_for(2) == (0, 1)  # block 2 matters least
+    assert space.size == len(space.all()) == len(set(space.all()))
 
 
-def test_same_seed_same_candidates_in_the_same_order(space):
-    first = evolve(space, score(space), 12, seed=3)
-    again = evolve(space, score(space), 12, seed=3)
-    other = evolve(space, score(space), 12, seed=4)
-    assert [c.key for c, _ in first] == [c.key for c, _ in again]
-    assert [c.key for c, _ in first] != [c.key for c, _ in other]
+def test_sandwich_holds_the_largest_and_the_smallest(space):
+    subs = space.sandwich(random.Random(0), 4)
+    assert subs[0] == space.largest() and subs[1] == space.smallest() and len(subs) == 4
 
 
-def test_parent_first_and_every_candidate_distinct(space):
-    results = evolve(space, score(space), 10, seed=0)
-    assert len(results) == 10 and results[0][0] == space.full()
-    assert len({c.key for c, _ in results}) == 10
+def test_restrict_keeps_the_parent_value_and_union_restores(space):
+    small = space.restrict(resolution=(), heads=(space.heads[-1],))
+    assert small.resolution == (space.resolution[0],) and small.heads == (space.heads[0], space.heads[-1])
+    assert small.union(space).size == space.size
 
 
-def test_initial_candidates_spread_over_cost(space):
-    results = evolve(space, score(space), 7, seed=0, initial=6)
-    full = space.macs(space.full())
-    fractions = sorted(space.macs(c) / full for c, _ in results[1:])
-    assert fractions[0] < 0.35 and fractions[-1] > 0.6
+def test_screen_set_always_holds_the_extremes_and_single_knob_changes(space):
+    subs = screen_set(space, 5, seed=0)
+    assert space.largest() in subs and space.smallest() in subs
+    assert set(single_knob_configs(space).values()) <= set(subs)
+    assert screen_set(space, 10 ** 6, seed=0) == space.all()
 
 
-def test_gaps_weigh_sparse_stretches_of_the_front():
-    from vitedge.nas.search import gaps
+def timing(ms: float, parent_ms: float = 10.0, low: float | None = None) -> Timing:
+    ratio = parent_ms / ms
+    return Timing(ms, ratio, "measured here", "test", {"ratio_low": ratio * 0.98 if low is None else low})
 
-    assert gaps([1.0, 2.0, 4.0]) == [2.0, 3.0, 4.0] and gaps([5.0]) == [1.0]
+
+def entry(sub, ms: float, agreement: float, drop: float, target: str = "x86-cpu") -> Entry:
+    figures = {"agreement": agreement, "top1": 90.0 - drop, "parent_top1": 90.0, "drop_pp": drop, "kl": 0.1,
+               "images": 100}
+    return Entry(sub, figures, full=figures, timings={target: timing(ms)})
+
+
+def test_the_pick_is_the_fastest_within_the_limits(space):
+    subs = space.all()
+    parent = entry(space.largest(), 10.0, 100.0, 0.0)
+    candidates = [parent, entry(subs[1], 5.0, 85.0, 0.4), entry(subs[2], 6.0, 95.0, 1.5),
+                  entry(subs[3], 7.0, 94.0, 0.8), entry(subs[4], 8.0, 97.0, 0.2)]
+    pick = choose("x86-cpu", candidates, parent, Limits(max_drop=1.0, min_agreement=90.0))
+    assert pick.pick.sub == subs[3] and "1.43x" in pick.reason
+    budget = choose("x86-cpu", candidates, parent, Limits(max_drop=1.0, min_agreement=90.0, min_speedup=1.5))
+    assert budget.pick is None and "budget" in budget.reason  # 7 ms is over 10 / 1.5 ms
+    fraction = choose("x86-cpu", candidates, parent, Limits(max_drop=1.0, budget_fraction=0.85))
+    assert fraction.pick.sub == subs[3] and fraction.budget_ms == pytest.approx(8.5)
+    front = {e.sub for e in pick.front}
+    assert subs[1] in front and parent.sub in front
+
+
+def test_no_pick_when_nothing_is_faster(space):
+    subs = space.all()
+    parent = entry(space.largest(), 10.0, 100.0, 0.0)
+    slower = entry(subs[1], 11.0, 99.0, 0.0)
+    pick = choose("x86-cpu", [parent, slower], parent, Limits())
+    assert pick.pick is None and "parent" in pick.reason
+
+
+def test_a_knob_value_that_is_not_faster_leaves_the_targets_space(space):
+    timings = {}
+    for (knob, value), sub in single_knob_configs(space).items():
+        ms = 9.0 if knob == "depth" else 10.5 if knob == "resolution" else 9.9  # 1% faster: noise, not a gain
+        timings[sub] = {"x86-cpu": timing(ms)}
+    pruned, effects = prune(space, timings, "x86-cpu")
+    assert pruned.depth == space.depth and pruned.resolution == (space.resolution[0],)
+    assert all(len(getattr(pruned, k)) == 1 for k in KNOBS if k != "depth")
+    assert effects["depth=2"]["kept"] and not effects[f"resolution={space.resolution[1]}"]["kept"]
+
+
+def test_a_gain_whose_interval_reaches_one_is_not_kept(space):
+    (knob, value), sub = next(iter(single_knob_configs(space).items()))
+    timings = {s: {"x86-cpu": timing(10.0)} for s in single_knob_configs(space).values()}
+    timings[sub] = {"x86-cpu": timing(8.0, low=0.99)}
+    _, effects = prune(space, timings, "x86-cpu")
+    assert not effects[f"{knob}={value}"]["kept"]

@@ -123,7 +123,7 @@ def test_parse_device_log_detects_tool(tmp_path):
     junk.write_text("random text\n")
     with pytest.raises(VitedgeError, match="neither trtexec nor benchmark_model"):
         parse_device_log(junk)
-    with pytest.raises(VitedgeError, match="cannot read"):
+    with pytest.raises(VitedgeError, match="device log .*missing.log not found"):
         parse_device_log(tmp_path / "missing.log")
 
 

@@ -80,6 +80,15 @@ def _how_to_run(manifest: dict, has_script: bool) -> list[str]:
     return lines
 
 
+def _derived(lineage: dict | None) -> list[str]:
+    """What a derived model is (a NAS variant: parent, knobs, training run, search pick), from its spec."""
+    if not lineage:
+        return []
+    return ["## What this model is", "", f"Derived from **{lineage.get('parent')}** by `{lineage.get('by')}`: "
+            f"{lineage.get('summary', '')}", ""] + [f"- {k}: {v}" for k, v in lineage.items()
+                                                    if k not in ("parent", "by", "summary")] + [""]
+
+
 def readme(manifest: dict, has_script: bool) -> str:
     """README.md for the app team: what to load, how to feed it, how fast it is and how that is known."""
     t, pre, primary = manifest["target"], manifest["preprocessing"], manifest["artifacts"][0]
@@ -101,6 +110,7 @@ def readme(manifest: dict, has_script: bool) -> str:
                   "scale and zero point, q = clip(round(x / scale) + zero_point), as `run.py` does.", ""]
     lines += ["## Output", "", f"Tensor `{manifest['output'].get('name')}`: {manifest['output'].get('meaning')}.",
               f"Labels ({len(labels)}): {', '.join(labels)}" if labels else "No labels recorded.", ""]
+    lines += _derived(manifest["model"].get("derived_from"))
     lines += ["## Artifacts", ""] + _artifact_rows(manifest) + [""]
     if manifest["excluded"]:
         lines += ["Not shipped:", ""] + [f"- `{e['path']}` ({e['format']} {e['precision']}): {e['reason']}"

@@ -17,6 +17,7 @@ from vitedge.data.npz import npz_rows
 from vitedge.data.preprocess import image_to_chw, pil_mode
 from vitedge.data.rows import MAX_IMAGE_PIXELS, Rows, loaded
 from vitedge.errors import DataError
+from vitedge.readfile import check_regular
 
 if TYPE_CHECKING:
     from vitedge.models.spec import IOSpec
@@ -79,6 +80,7 @@ def read_source(path: Path, spec: IOSpec) -> RawData:
     """Read a folder, .npz or IDX file (kind detected from the path and its first bytes)."""
     if path.is_dir():
         return read_folder(path, spec.labels)
+    check_regular(path, "data", f"pass {ACCEPTED_KINDS}")  # a FIFO or a device would be read forever
     if path.suffix.lower() == ".npz" or _first_bytes(path).startswith(b"PK\x03\x04"):
         return read_npz(path, spec.channels)
     if _looks_like_idx(path):
@@ -101,7 +103,7 @@ def _open_image(file: Path, mode: str) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(file) as image:
                 _check_pixels(file, image.size)
-                return image.convert(mode)
+                return _eight_bit(file, image).convert(mode)
     except DataError:
         raise
     except Image.DecompressionBombError as exc:
@@ -111,6 +113,24 @@ def _open_image(file: Path, mode: str) -> Image.Image:
             f"{file}: cannot read this image ({type(exc).__name__}: {exc})",
             "replace or remove the file; images are read with Pillow",
         ) from exc
+
+
+HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit PNG / TIFF greyscale (Pillow opens as these)
+
+
+def _eight_bit(file: Path, image: Image.Image) -> Image.Image:
+    """A 16-bit greyscale image scaled to 8 bits (value >> 8): Pillow's convert("L") would clip every value above
+    255 to white. A floating-point image, or an integer one beyond 16 bits, has no known range and is refused."""
+    if image.mode == "F":
+        raise DataError(f"{file}: a floating-point image (mode F) has no known value range",
+                        "save it as an 8- or 16-bit PNG / JPEG / TIFF")
+    if image.mode not in HIGH_DEPTH_MODES:
+        return image
+    values = np.asarray(image).astype(np.int64)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise DataError(f"{file}: a 32-bit integer image with values from {values.min()} to {values.max()}, beyond "
+                        "16 bits", "save it as an 8- or 16-bit PNG / JPEG / TIFF")
+    return Image.fromarray((values >> 8).astype(np.uint8), "L")
 
 
 _BIG_IMAGE_HINT = "resize or remove it: a model takes at most a few hundred pixels a side"
@@ -129,6 +149,8 @@ def _check_pixels(file: Path, size: tuple[int, int]) -> None:
 def read_folder(folder: Path, spec_labels: Sequence[str] | None) -> RawData:
     """A folder of class subfolders (labelled), or of loose images (unlabelled)."""
     class_dirs = [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    for class_dir in class_dirs:
+        _check_class_dir(folder, class_dir)
     loose_files = _image_files(folder, recursive=False)
     files_by_class = {d.name: _image_files(d, recursive=True) for d in class_dirs}
     if not any(files_by_class.values()):
@@ -152,17 +174,55 @@ def read_folder(folder: Path, spec_labels: Sequence[str] | None) -> RawData:
 
 
 def class_indices(names: list[str], spec_labels: Sequence[str] | None) -> tuple[dict[str, int], list[str] | None]:
-    """Class index per folder name: its position in the model's labels, else int(name), else sorted position.
+    """Class index per folder name: its position in the model's labels, else int(name), else sorted position
+    (ImageFolder's rule, used only when there is one folder per class of the model).
 
     Also returns the class names indexed by label (None when folders are named by integers).
     """
+    _check_case_clash(names)
     if spec_labels and all(name in spec_labels for name in names):
         labels = list(spec_labels)
+        _check_unambiguous(names, labels)
         return {name: labels.index(name) for name in names}, labels
     if all(name.isascii() and name.isdigit() for name in names) and len({int(n) for n in names}) == len(names):
         return {name: int(name) for name in names}, None
+    if spec_labels and len(names) != len(spec_labels):
+        unmatched = [name for name in sorted(names) if name not in spec_labels]
+        raise DataError(f"class folder(s) {unmatched[:5]} match none of the model's {len(spec_labels)} class names "
+                        f"(e.g. {list(spec_labels)[:3]}), and {len(names)} folders cannot stand for its classes by "
+                        "their sorted position", "name each class folder after the model's class name or its index "
+                        f"(0 to {len(spec_labels) - 1})")
     ordered = sorted(names)
     return {name: position for position, name in enumerate(ordered)}, ordered
+
+
+def _check_case_clash(names: list[str]) -> None:
+    """Folders whose names differ only by case: one class on a case-insensitive disk, two here."""
+    by_lower: dict[str, list[str]] = {}
+    for name in names:
+        by_lower.setdefault(name.casefold(), []).append(name)
+    clash = next((group for group in by_lower.values() if len(group) > 1), None)
+    if clash:
+        raise DataError(f"class folders {sorted(clash)} differ only by case: are they one class or two?",
+                        "merge them into one folder, or rename one (a case-insensitive disk would merge them)")
+
+
+def _check_unambiguous(names: list[str], labels: list[str]) -> None:
+    """A folder named after a class name the model repeats (ImageNet has two "crane"s) has no single index."""
+    repeated = sorted(name for name in names if labels.count(name) > 1)
+    if repeated:
+        raise DataError(f"class folder(s) {repeated[:5]} are named after class names the model uses for more than "
+                        "one class", "name those folders by class index instead (e.g. 134/ and 517/)")
+
+
+def _check_class_dir(folder: Path, class_dir: Path) -> None:
+    """A class folder that links to the data folder or one above it would make the search walk a loop (or `/`)."""
+    if not class_dir.is_symlink():
+        return
+    root, target = folder.resolve(), class_dir.resolve()
+    if target == root or target in root.parents:
+        raise DataError(f"{class_dir}: class folder is a link to {target}, which contains the data folder itself",
+                        "replace the link by a folder holding that class's images")
 
 
 def _image_files(folder: Path, recursive: bool) -> list[Path]:

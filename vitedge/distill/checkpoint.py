@@ -39,7 +39,8 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
     write_bytes_atomic(path, save(cpu, metadata=metadata))
 
 
-def save_checkpoint(path: Path, trainee: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+def save_checkpoint(path: Path, trainee: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict,
+                    fmt: str = FORMAT) -> None:
     """Weights of the trainee (student + projector), AdamW moments, RNG state; `state` (JSON) as metadata."""
     tensors = {f"model.{k}": v for k, v in trainee.state_dict().items()}
     for index, slots in optimizer.state_dict()["state"].items():
@@ -47,10 +48,10 @@ def save_checkpoint(path: Path, trainee: torch.nn.Module, optimizer: torch.optim
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    save_tensors(path, tensors, {"format": FORMAT, "state": json.dumps(state)})
+    save_tensors(path, tensors, {"format": fmt, "state": json.dumps(state)})
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+def read_checkpoint(path: Path, fmt: str = FORMAT) -> tuple[dict[str, torch.Tensor], dict]:
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
@@ -60,8 +61,8 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise DistillError(f"checkpoint {path} is unreadable: {exc}", "delete it, or pass --force to start over")
-    if metadata.get("format") != FORMAT:
-        raise DistillError(f"{path} is not a vitedge distill checkpoint", "pass another --out, or --force")
+    if metadata.get("format") != fmt:
+        raise DistillError(f"{path} is not a {fmt} checkpoint", "pass another --out, or --force")
     return tensors, json.loads(metadata["state"])
 
 

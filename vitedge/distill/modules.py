@@ -5,15 +5,13 @@ import torch
 from torch import nn
 
 from vitedge.distill.config import DistillError
-from vitedge.models.vit import VisionTransformer
+from vitedge.models.vit import VisionTransformer, pool
 
 
 def logits_and_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward pass of a vitedge ViT returning (logits, forward_features output: B x tokens x dim)."""
     features = model.forward_features(x)
-    cfg = model.cfg
-    pooled = features[:, 0] if cfg.global_pool == "token" else features[:, int(cfg.class_token):].mean(dim=1)
-    return model.head(model.fc_norm(pooled)), features
+    return model.head(model.fc_norm(pool(features, model.cfg))), features[0]
 
 
 def check_feature_models(teacher: nn.Module, student: nn.Module) -> None:

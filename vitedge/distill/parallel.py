@@ -35,6 +35,14 @@ class Parallel:
         dist.all_gather(parts, torch.tensor([value], dtype=torch.float64, device=self.device))
         return [p.item() for p in parts]
 
+    def share(self, value):
+        """Rank 0's `value` (any picklable object), on every process."""
+        if self.world == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()
@@ -60,10 +68,11 @@ def start() -> Parallel:
     return Parallel(dist.get_rank(), dist.get_world_size(), device, owns)
 
 
-def wrap(module: torch.nn.Module, par: Parallel) -> torch.nn.Module:
+def wrap(module: torch.nn.Module, par: Parallel, find_unused: bool = False) -> torch.nn.Module:
+    """DistributedDataParallel under torchrun (`find_unused`: some parameters get no gradient in a step)."""
     if par.world == 1:
         return module
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [par.device.index] if par.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids)
+    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused)

@@ -18,6 +18,9 @@ from vitedge.models import LoadedModel, load_model
 from vitedge.models.specfile import SPEC_SUFFIXES, read_spec_file
 
 
+MIN_TRAIN_IMAGES = 16
+
+
 def distill_sources(teacher: str, student: str, data: str | None, eval_data: str | None, out: Path,
                     cfg: DistillConfig, teacher_weights: str | None = None, student_weights: str | None = None,
                     random_init: bool = False, allow_overlap: bool = False, force: bool = False,
@@ -33,6 +36,9 @@ def distill_sources(teacher: str, student: str, data: str | None, eval_data: str
     classes = model_classes(teacher_model)
     train = check_labels(_load(data or default_data(teacher_model.name, "calib"), spec, "--data", teacher_model.name),
                          classes, teacher_model.name)
+    if len(train) < MIN_TRAIN_IMAGES:
+        raise DataError(f"--data {train.source} has {len(train)} image(s): too few to train a student on (at least "
+                        f"{MIN_TRAIN_IMAGES})", "pass more training images (hundreds or more)")
     evaluation = check_labels(_load(eval_data or default_data(teacher_model.name, "eval"), spec, None,
                                     teacher_model.name), classes, teacher_model.name)
     if evaluation is not None:

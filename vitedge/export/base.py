@@ -10,7 +10,7 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from vitedge.errors import BackendMissingError
+from vitedge.errors import BackendMissingError, VitedgeError
 from vitedge.models.loaded import LoadedModel
 from vitedge.registry import Registry
 
@@ -34,6 +34,32 @@ class Exporter(Protocol):
 
 
 EXPORTERS: Registry[Exporter] = Registry("format")
+
+
+class ArtifactLoadError(VitedgeError):
+    """A recorded artifact its own runtime cannot load (a damaged or substituted file)."""
+
+
+def open_artifact(fmt: str, path: Path, threads: int, **options) -> Runner:
+    """`open_runner` of the format's exporter; a file the runtime refuses is an ArtifactLoadError naming it (a
+    storage error stays an OSError)."""
+    import os
+
+    from vitedge.fileio import raise_if_storage
+
+    exporter = EXPORTERS.get(fmt)
+    try:
+        return exporter.open_runner(path, threads, **options)
+    except VitedgeError:
+        raise
+    except Exception as exc:
+        raise_if_storage(exc, path)
+        if os.environ.get("VITEDGE_DEBUG"):
+            raise
+        first = (str(exc).splitlines() or [""])[0][:300]
+        raise ArtifactLoadError(f"artifact {path} cannot be loaded by {exporter.runtime}: {type(exc).__name__}: "
+                                f"{first}", f"the file is not a valid {fmt} model (damaged or replaced); re-create "
+                                "it with the stage that made it") from exc
 
 
 def require(module: str, extra: str):

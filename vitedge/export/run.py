@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vitedge.artifact import Artifact, artifact_id, read_artifacts_file, write_artifacts_file
+from vitedge.artifact import SCHEMA, VERSION, Artifact, artifact_id, read_artifacts_file, write_artifacts_file
 from vitedge.console import log
 from vitedge.errors import ExportError, OutputExistsError, ParityError, VitedgeError
 from vitedge.export.base import EXPORTERS, Exporter
@@ -30,12 +30,9 @@ class ExportResult:
 
 
 def parse_formats(text: str) -> list[str]:
-    names = [f.strip().lower() for f in text.split(",") if f.strip()]
-    if names == ["all"]:
-        return EXPORTERS.names()
-    for name in names:
-        EXPORTERS.get(name)  # raises with a suggestion when unknown
-    return list(dict.fromkeys(names))
+    from vitedge.names import name_list
+
+    return name_list(text, "--format", EXPORTERS.names(), all_word="all", kind="format")
 
 
 def reference_logits(model: LoadedModel, batches) -> np.ndarray:
@@ -88,6 +85,7 @@ def previous_artifacts(out: Path, force: bool, resume: bool) -> tuple[dict[str, 
     if not (force or resume):
         raise OutputExistsError(f"output folder {out} already holds artifacts",
                                 "pass --force to replace them, --resume to keep those still valid, or another --out")
+    _refuse_foreign(manifest)
     if force or not manifest.is_file():
         return {}, None
     try:
@@ -95,6 +93,19 @@ def previous_artifacts(out: Path, force: bool, resume: bool) -> tuple[dict[str, 
     except VitedgeError:
         return {}, None
     return {a.id: a for a in doc["artifacts"]}, (doc.get("data") or {}).get("sha256")
+
+
+def _refuse_foreign(manifest: Path) -> None:
+    """--force / --resume replace vitedge's own artifacts.json, never a file of that name vitedge did not write."""
+    from vitedge.schema import header, read_json_object
+
+    if not (manifest.exists() or manifest.is_symlink()):
+        return
+    try:
+        header(read_json_object(manifest, "artifacts file", ""), manifest, SCHEMA, VERSION, "")
+    except VitedgeError as exc:
+        raise OutputExistsError(f"{manifest} is not an artifacts.json vitedge wrote ({exc.message}): --force and "
+                                "--resume never replace it", "move it away, or pass another --out") from None
 
 
 def _export_one(exporter: Exporter, model: LoadedModel, out: Path, art_id: str, parent: str, config: dict,

@@ -23,6 +23,7 @@ class LoadedModel:
     weights_sha256: str | None = None
     notes: list[str] = field(default_factory=list)
     weights_path: str | None = None
+    derived_from: dict | None = None  # how a derived model (a NAS variant) was made: parent, knobs, training, pick
 
     def __post_init__(self):
         self.module.eval()
@@ -50,6 +51,7 @@ class LoadedModel:
             "parameters": self.parameters,
             "architecture": self.config.to_dict() if self.config else None,
             "io": self.spec.to_dict(),
+            **({"derived_from": self.derived_from} if self.derived_from else {}),
         }
 
 

@@ -17,6 +17,9 @@ from vitedge.models.zoo import ZOO, ZooEntry
 from vitedge.schema import SchemaError, number, read_json_object
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
+EXPORTED_SUFFIXES = (".onnx", ".xml", ".bin", ".tflite", ".engine")
+SOURCE_HINT = ("pass a built-in name (`vitedge models`), a standard name with --weights, a model spec file (.toml / "
+               ".json) or a Hugging Face folder (config.json + model.safetensors)")
 
 
 def builtin_names() -> list[str]:
@@ -31,10 +34,10 @@ def load_model(source: str | Path, weights: str | Path | None = None, random_ini
     """Build and load a model. `source`: built-in name, standard name (needs weights), spec file or HF folder."""
     text = str(source)
     path = Path(text)
-    if path.suffix in SPEC_SUFFIXES and path.is_file():
-        return _from_spec(read_spec_file(path), text, weights, random_init)
-    if path.is_dir() and (path / "config.json").is_file():
+    if path.is_dir() and (path / "config.json").exists():
         return _from_hf_folder(path, weights, random_init)
+    if path.suffix in SPEC_SUFFIXES and (path.exists() or path.is_symlink()):  # read_spec_file says what is wrong
+        return _from_spec(read_spec_file(path), text, weights, random_init)
     if text in builtin_names():
         return _from_spec(read_spec_file(BUILTIN_DIR / text / "model.toml"), text, weights, random_init)
     if text in ZOO:
@@ -43,10 +46,12 @@ def load_model(source: str | Path, weights: str | Path | None = None, random_ini
 
 
 def _unknown_source(text: str, path: Path) -> ModelSourceError:
-    if path.suffix in SPEC_SUFFIXES or path.suffix == ".onnx" or "/" in text:
-        what = "ONNX files are not a source for export (export needs the PyTorch model)" if path.suffix == ".onnx" \
-            else f"file not found: {path}"
-        return ModelSourceError(f"cannot load model {text!r}: {what}")
+    if path.suffix in EXPORTED_SUFFIXES:
+        return ModelSourceError(f"cannot load model {text!r}: a {path.suffix} file is an exported artifact, not a "
+                                "model source (vitedge needs the PyTorch model)", SOURCE_HINT)
+    if path.suffix in SPEC_SUFFIXES or "/" in text or path.is_dir():
+        what = f"{path} is a folder without a config.json" if path.is_dir() else f"file not found: {path}"
+        return ModelSourceError(f"cannot load model {text!r}: {what}", SOURCE_HINT)
     close = difflib.get_close_matches(text, available_models(), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "run `vitedge models` to list the known names"
     return ModelSourceError(f"unknown model {text!r}", hint)
@@ -74,7 +79,8 @@ def _from_spec(raw: dict, source: str, weights_override, random_init: bool) -> L
         load_strict(module, state, str(weights))
     digest = _file_sha256(weights) if weights and Path(weights).is_file() else None
     weights_path = str(Path(weights).resolve()) if weights else None
-    return LoadedModel(module, spec, raw.get("name", source), source, config, digest, notes, weights_path)
+    return LoadedModel(module, spec, raw.get("name", source), source, config, digest, notes, weights_path,
+                       raw.get("derived_from"))
 
 
 def _base_entry(base: str | None, source: str) -> ZooEntry | None:
@@ -129,6 +135,7 @@ def _make_config(arch: dict, source: str) -> ViTConfig:
 
 def _make_spec(raw: dict, config: ViTConfig, pre: dict, entry: ZooEntry | None, source: str) -> IOSpec:
     labels = raw.get("labels")
+    check_class_names(labels, source)
     if labels is not None and len(labels) != config.num_classes:
         raise ModelSourceError(f"{source}: {len(labels)} labels for a head of {config.num_classes} classes",
                                "give one class name per output of the head (labels / labels_file), or fix "
@@ -163,10 +170,19 @@ def _from_hf_folder(folder: Path, weights, random_init: bool) -> LoadedModel:
     return _from_spec(raw, str(folder), None, random_init)
 
 
+def check_class_names(labels, source: str) -> None:
+    """Class names must be non-empty: class folders, bundles and reports name classes by them. (Repeated names
+    are allowed: ImageNet's labels have two "crane"s; a data folder named after one is refused in vitedge.data.)"""
+    blank = [i for i, name in enumerate(labels or ()) if not name.strip()]
+    if blank:
+        raise ModelSourceError(f"{source}: class name(s) at position(s) {blank[:5]} are empty",
+                               "give every class a name (labels / labels_file / id2label)")
+
+
 def _hf_preprocessing(folder: Path, channels: int) -> dict:
     """mean / std of preprocessor_config.json, each checked and named (ViTImageProcessor resizes, never crops)."""
     path = folder / "preprocessor_config.json"
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         return {}
     pre = read_json_object(path, "Hugging Face preprocessor config", HF_HINT)
     out = {"crop_pct": 1.0}

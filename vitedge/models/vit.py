@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields, replace
 import torch
 from torch import nn
 
+from vitedge.models.merging import merge_tokens, proportional_bias, size_weighted_mean
+
 ACTIVATIONS = {"gelu": lambda: nn.GELU(), "gelu_tanh": lambda: nn.GELU(approximate="tanh"), "relu": nn.ReLU}
 MAX_WIDTH = 65536  # embed_dim, MLP and head widths; the parameter count is bounded separately (models.size)
 # field -> ("int", low, high) | ("float", low (excluded), high) | ("bool",) | ("ints", low, high); a trailing "?"
@@ -23,6 +25,7 @@ FIELD_KINDS = {
     "class_token": ("bool",), "attn_scale": ("float?", 0, 1e6), "init_values": ("float?", 0, 1e6),
     "head_hidden": ("ints", 1, MAX_WIDTH), "block_heads": ("ints?", 1, 4096),
     "block_mlp_dims": ("ints?", 1, MAX_WIDTH * 64), "head_dim": ("int?", 1, MAX_WIDTH),
+    "token_merge": ("int", 0, 65536),
 }
 
 
@@ -51,6 +54,7 @@ class ViTConfig:
     block_heads: tuple[int, ...] | None = None  # per-block head count (NAS); default num_heads everywhere
     block_mlp_dims: tuple[int, ...] | None = None  # per-block MLP hidden width (NAS); default embed_dim * mlp_ratio
     head_dim: int | None = None  # per-head width; default embed_dim // num_heads
+    token_merge: int = 0  # ToMe: tokens merged after each block's attention (0: none); see models/merging.py
 
     def __post_init__(self):
         """ValueError naming the field, its value and the allowed range, before anything is allocated."""
@@ -146,15 +150,18 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * num_heads * head_dim, bias=qkv_bias)
         self.proj = nn.Linear(num_heads * head_dim, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, size: torch.Tensor | None = None):
+        """The attention output; with token sizes (merging), proportional attention and also the mean key."""
         batch, tokens, _ = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         if self.scale != 1.0:
             q = q * self.scale
-        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
-        out = (attn @ v).transpose(1, 2).reshape(batch, tokens, self.num_heads * self.head_dim)
-        return self.proj(out)
+        logits = q @ k.transpose(-2, -1)
+        if size is not None:
+            logits = logits + proportional_bias(size)
+        out = (logits.softmax(dim=-1) @ v).transpose(1, 2).reshape(batch, tokens, self.num_heads * self.head_dim)
+        return self.proj(out) if size is None else (self.proj(out), k.mean(dim=1))
 
 
 class Mlp(nn.Module):
@@ -192,6 +199,12 @@ class Block(nn.Module):
         x = x + self.ls1(self.attn(self.norm1(x)))
         return x + self.ls2(self.mlp(self.norm2(x)))
 
+    def forward_merging(self, x: torch.Tensor, size: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The block with token merging: attention, then merge r tokens, then the MLP on fewer tokens."""
+        out, keys = self.attn(self.norm1(x), size)
+        x, size = merge_tokens(x + self.ls1(out), size, keys, r)
+        return x + self.ls2(self.mlp(self.norm2(x))), size
+
 
 def _build_head(cfg: ViTConfig) -> nn.Module:
     if cfg.num_classes <= 0:
@@ -222,13 +235,27 @@ class VisionTransformer(nn.Module):
         self.fc_norm = nn.LayerNorm(dim, eps=cfg.norm_eps) if cfg.final_norm and use_fc_norm else nn.Identity()
         self.head = _build_head(cfg)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Final token features, and each token's size (patches it stands for) when tokens are merged."""
         x = self.patch_embed(x)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        return self.norm(self.blocks(x + self.pos_embed))
+        x = x + self.pos_embed
+        if not self.cfg.token_merge:
+            return self.norm(self.blocks(x)), None
+        size = torch.ones_like(x[..., :1])
+        for block in self.blocks:
+            x, size = block.forward_merging(x, size, self.cfg.token_merge)
+        return self.norm(x), size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.forward_features(x)
-        pooled = x[:, 0] if self.cfg.global_pool == "token" else x[:, int(self.cfg.class_token):].mean(dim=1)
-        return self.head(self.fc_norm(pooled))
+        return self.head(self.fc_norm(pool(self.forward_features(x), self.cfg)))
+
+
+def pool(features: tuple[torch.Tensor, torch.Tensor | None], cfg: ViTConfig) -> torch.Tensor:
+    """The class token, or the (size-weighted) mean of the patch tokens."""
+    x, size = features
+    if cfg.global_pool == "token":
+        return x[:, 0]
+    start = int(cfg.class_token)
+    return x[:, start:].mean(dim=1) if size is None else size_weighted_mean(x[:, start:], size[:, start:])

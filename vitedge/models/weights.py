@@ -7,6 +7,7 @@ import torch
 
 from vitedge.errors import ModelSourceError, WeightsMismatchError
 from vitedge.models.hf_layout import hf_to_timm, is_hf_layout
+from vitedge.readfile import check_regular
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state", "module", "ema")
 
@@ -16,8 +17,9 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     path = Path(path)
     if path.is_dir():
         path = _weights_in_folder(path)
-    if not path.is_file():
+    if not path.exists():
         raise ModelSourceError(f"weights file not found: {path}", "check the path given to --weights / `weights`")
+    check_regular(path, "weights file", "check the path given to --weights / `weights`")  # a FIFO, a device
     state = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
     state = _strip_prefix(_unwrap(state, path), "module.")
     return (hf_to_timm(state), "hf") if is_hf_layout(state) else (state, "timm")
@@ -43,7 +45,9 @@ def _read_safetensors(path: Path) -> dict:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelSourceError(f"{path} is not a readable safetensors file: {exc}") from None
+        raise ModelSourceError(f"{path} is not a readable safetensors file: {str(exc)[:300]}",
+                               "the file is damaged, truncated or not safetensors; download or save it again "
+                               "(safetensors.torch.save_file(model.state_dict(), ...))") from None
 
 
 def _read_torch(path: Path) -> dict:
@@ -68,6 +72,23 @@ def _unwrap(state, path: Path) -> dict:
     return {k: v for k, v in state.items() if torch.is_tensor(v)}
 
 
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # converted to float32 on load
+
+
+def check_values(state: dict[str, torch.Tensor], path) -> None:
+    """Weights are real numbers: an integer, boolean or complex tensor is not a trained weight, and a NaN or
+    infinity makes every output NaN (parity would compare NaN with NaN)."""
+    for key, tensor in state.items():
+        if tensor.dtype not in FLOAT_DTYPES:
+            raise WeightsMismatchError(f"weights {path}: tensor {key!r} is {str(tensor.dtype).replace('torch.', '')}, "
+                                       "not a floating-point weight",
+                                       "save the model's float state dict (float32, float16 or bfloat16)")
+        if tensor.numel() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise WeightsMismatchError(f"weights {path}: tensor {key!r} holds {bad} NaN or infinite value(s)",
+                                       "the checkpoint is damaged or comes from a diverged run; use another one")
+
+
 def _strip_prefix(state: dict, prefix: str) -> dict:
     if state and all(k.startswith(prefix) for k in state):
         return {k[len(prefix):]: v for k, v in state.items()}
@@ -78,6 +99,7 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source:
     """Load with strict key and shape matching; a mismatch lists the missing, unexpected and misshapen keys."""
     expected = module.state_dict()
     check_shapes({k: tuple(v.shape) for k, v in expected.items()}, state, source)
+    check_values(state, source)
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 

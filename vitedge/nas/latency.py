@@ -1,8 +1,10 @@
-"""Latency of a candidate per target, the way `vitedge bench` obtains it for any model.
+"""Latency of sub-networks per target, obtained the way `vitedge bench` obtains it for any model.
 
-The candidate is exported to ONNX with vitedge's exporter and timed here with ONNX Runtime (targets/host.py). Other
-targets get the roofline estimate over the graph's own MAC and byte counts (targets/estimate.py), times this host's
-correction: the candidate's measured / estimated latency on the x86-cpu profile, as bench.py corrects a model.
+Each configuration is extracted from the supernet and exported with vitedge's ONNX exporter. On this host
+(`x86-cpu`) all of them are timed with ONNX Runtime FP32, the parent included, in interleaved rounds inside one
+process (targets/interleave.py): a figure is the median of round medians and a speed-up the median of per-round
+ratios, each with a 95% interval. Other targets get the roofline estimate from each graph's own MACs and bytes
+(targets/estimate.py), times this host's correction (the parent's measured / estimated latency here).
 """
 from __future__ import annotations
 
@@ -13,22 +15,27 @@ from pathlib import Path
 
 import numpy as np
 
+from vitedge.console import log
 from vitedge.export.base import EXPORTERS
 from vitedge.models.loaded import LoadedModel
+from vitedge.nas.elastic import extract
+from vitedge.nas.evaluate import spec_at
+from vitedge.nas.subnet import SubnetConfig
 from vitedge.targets.bench import ESTIMATED, MEASURED_HERE, default_threads
-from vitedge.targets.estimate import GraphCost, count_graph, estimate_latency_ms, host_correction
-from vitedge.targets.host import measure
-from vitedge.targets.profile import TargetProfile, get_target
+from vitedge.targets.estimate import count_graph, estimate_latency_ms, host_correction
+from vitedge.targets.interleave import interleaved
+from vitedge.targets.profile import get_target
 
 HOST = "x86-cpu"
-PRECISION = "fp32"  # candidates are FP32 models; quantization comes after NAS
+PRECISION = "fp32"  # every configuration and the parent: same runtime, same precision
 
 
 @dataclass
 class Timing:
-    """How long a candidate takes on one target and how that was obtained."""
+    """A configuration's latency on one target, its speed-up over the parent there, and how both were obtained."""
 
     ms: float
+    speedup: float
     obtained: str  # "measured here" | "estimated"
     basis: str
     details: dict = field(default_factory=dict)
@@ -37,52 +44,65 @@ class Timing:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class TimingOptions:
-    """Fewer timed runs than bench (many candidates): still warm-up, a time floor, and the median."""
+class LatencyLab:
+    """Exports configurations of `vit` and times or estimates them on `targets` against `parent` (a SubnetConfig)."""
 
-    warmup: int = 10
-    min_iterations: int = 100
-    min_seconds: float = 0.5
-    max_iterations: int = 3000
-    threads: int | None = None
+    def __init__(self, vit, spec, targets: list[str], parent: SubnetConfig, threads: int | None = None,
+                 rounds: int = 9, round_seconds: float = 0.2):
+        self.vit, self.spec, self.parent = vit, spec, parent
+        self.profiles = [get_target(t) for t in targets]
+        self.threads = default_threads(threads or get_target(HOST).threads)
+        self.rounds, self.round_seconds = rounds, round_seconds
+        self.folder = Path(tempfile.mkdtemp(prefix="vitedge-nas-latency-"))
+        self._onnx: dict[SubnetConfig, Path] = {}
 
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
-class LatencyProbe:
-    """Times candidates on the given targets; `probe(model)` -> ({target: Timing}, graph cost)."""
+    def onnx(self, sub: SubnetConfig) -> Path:
+        """The configuration exported to ONNX (once)."""
+        if sub not in self._onnx:
+            model = LoadedModel(extract(self.vit, sub), spec_at(self.spec, sub.resolution), sub.key, "nas")
+            folder = self.folder / sub.key
+            folder.mkdir(exist_ok=True)
+            self._onnx[sub] = EXPORTERS.get("onnx").export(model, folder)[0]
+        return self._onnx[sub]
 
-    def __init__(self, targets: list[str], image: np.ndarray, options: TimingOptions = TimingOptions()):
-        self.profiles: list[TargetProfile] = [get_target(t) for t in targets]
-        self.host = get_target(HOST)
-        self.image = np.ascontiguousarray(image[:1], dtype=np.float32)
-        self.options = options
+    def measure(self, configs: list[SubnetConfig]) -> dict[SubnetConfig, dict[str, Timing]]:
+        """Every configuration (and the parent) on every target."""
+        configs = [self.parent] + [c for c in dict.fromkeys(configs) if c != self.parent]
+        log(f"nas: latency of {len(configs)} configurations (ONNX Runtime FP32, {self.threads} threads, "
+            f"{self.rounds} interleaved rounds)")
+        for sub in configs:
+            self.onnx(sub)
+        host = self._host(configs)
+        parent_cost = count_graph(self._onnx[self.parent])
+        correction = host_correction(host[self.parent].ms, estimate_latency_ms(parent_cost, get_target(HOST),
+                                                                              PRECISION))
+        out = {}
+        for sub in configs:
+            out[sub] = {}
+            cost = count_graph(self._onnx[sub]) if sub != self.parent else parent_cost
+            for profile in self.profiles:
+                out[sub][profile.name] = host[sub] if profile.latency == "measured-here" else \
+                    self._estimate(cost, parent_cost, profile, correction)
+        return out
 
-    def __call__(self, model: LoadedModel) -> tuple[dict[str, Timing], GraphCost]:
-        folder = Path(tempfile.mkdtemp(prefix="vitedge-nas-"))
-        try:
-            path = EXPORTERS.get("onnx").export(model, folder)[0]
-            cost = count_graph(path)
-            host_timing = self._measure(path)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        host_estimate = estimate_latency_ms(cost, self.host, PRECISION)
-        correction = host_correction(host_timing.ms, host_estimate)
-        timings = {}
-        for profile in self.profiles:
-            if profile.latency == "measured-here":
-                timings[profile.name] = host_timing
-            else:
-                estimate = estimate_latency_ms(cost, profile, PRECISION, correction)
-                timings[profile.name] = Timing(round(estimate.latency_ms, 5), ESTIMATED, estimate.basis,
-                                               {"bound": estimate.bound, "host_correction": round(correction, 4)})
-        return timings, cost
+    def _host(self, configs: list[SubnetConfig]) -> dict[SubnetConfig, Timing]:
+        image = np.random.default_rng(0).normal(size=(1, *self.spec.input_size)).astype(np.float32)
+        runners = {}
+        for sub in configs:
+            run = EXPORTERS.get("onnx").open_runner(self._onnx[sub], self.threads)
+            x = np.ascontiguousarray(image[..., :sub.resolution, :sub.resolution])
+            runners[sub.key] = (lambda run=run, x=x: run(x))
+        stats = interleaved(runners, reference=self.parent.key, rounds=self.rounds, round_seconds=self.round_seconds)
+        basis = (f"onnxruntime FP32, {self.threads} threads, batch 1, {self.rounds} interleaved rounds with the parent "
+                 f"in one process; median of round medians")
+        return {sub: Timing(round(stats[sub.key].ms, 5), round(stats[sub.key].ratio, 4), MEASURED_HERE, basis,
+                            stats[sub.key].to_dict()) for sub in configs}
 
-    def _measure(self, path: Path) -> Timing:
-        o = self.options
-        threads = default_threads(o.threads or self.host.threads)
-        m = measure(path, "onnx", self.image, threads, warmup=o.warmup, min_iterations=o.min_iterations,
-                    min_seconds=o.min_seconds, max_iterations=o.max_iterations)
-        basis = (f"{m.runtime}, {m.threads} threads, batch 1, {m.warmup} warm-up + {m.iterations} timed runs, "
-                 f"median; CV {m.cv:.1%}" + (" (noisy)" if m.noisy else ""))
-        return Timing(m.latency_ms_p50, MEASURED_HERE, basis, {"p90": m.latency_ms_p90, "min": m.latency_ms_min,
-                                                               "cv": m.cv, "noisy": m.noisy})
+    def _estimate(self, cost, parent_cost, profile, correction: float) -> Timing:
+        estimate = estimate_latency_ms(cost, profile, PRECISION, correction)
+        parent = estimate_latency_ms(parent_cost, profile, PRECISION, correction)
+        return Timing(round(estimate.latency_ms, 5), round(parent.latency_ms / estimate.latency_ms, 4), ESTIMATED,
+                      estimate.basis, {"bound": estimate.bound, "host_correction": round(correction, 4)})

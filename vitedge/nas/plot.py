@@ -1,4 +1,5 @@
-"""Accuracy vs latency per target as a PNG: every candidate, the front, the budget and the chosen variant."""
+"""Accuracy vs latency per target as a PNG: the family (every timed configuration), the front, the pick, the parent
+and the SAM3-on-T4 baseline line (log latency axis, so a sub-millisecond model and the baseline share it)."""
 from __future__ import annotations
 
 import os
@@ -6,29 +7,35 @@ import tempfile
 from pathlib import Path
 
 
-def plot_target(path: Path, title: str, points: list[tuple[float, float]], front: list[int], chosen: int | None,
-                parent: int | None, budget: float | None, xlabel: str, ylabel: str) -> Path:
+def plot_target(path: Path, title: str, family: list[tuple[float, float]], front: list[tuple[float, float]],
+                pick: tuple[float, float] | None, parent: tuple[float, float], baseline: tuple[float, str] | None,
+                budget: float | None, xlabel: str, ylabel: str) -> Path:
     """Write the plot to `path` atomically. A bare Figure renders with Agg and never touches pyplot's global
-    backend, so no display is needed."""
+    backend, so no display is needed. Points are (latency ms, accuracy %)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4.5), dpi=120)
+    fig = Figure(figsize=(7.5, 4.6), dpi=120)
     ax = fig.add_subplot()
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    ax.scatter(xs, ys, s=18, color="0.65", label="candidates", zorder=2)
-    ax.plot([xs[i] for i in front], [ys[i] for i in front], "-o", color="tab:blue", ms=5, label="Pareto front",
+    ax.scatter([p[0] for p in family], [p[1] for p in family], s=16, color="0.65", label="family (timed)", zorder=2)
+    ax.plot([p[0] for p in front], [p[1] for p in front], "-o", color="tab:blue", ms=5, label="Pareto front",
             zorder=3)
-    if parent is not None:
-        ax.scatter([xs[parent]], [ys[parent]], marker="D", s=50, color="black", label="parent", zorder=4)
+    ax.scatter([parent[0]], [parent[1]], marker="D", s=50, color="black", label="parent", zorder=4)
+    if pick is not None:
+        ax.scatter([pick[0]], [pick[1]], marker="*", s=240, color="tab:orange", edgecolor="black", label="pick",
+                   zorder=5)
     if budget is not None:
-        ax.axvline(budget, color="tab:red", ls="--", lw=1, label=f"budget {budget:g} ms")
-    if chosen is not None:
-        ax.scatter([xs[chosen]], [ys[chosen]], marker="*", s=220, color="tab:orange", edgecolor="black",
-                   label="chosen", zorder=5)
+        ax.axvline(budget, color="tab:red", ls="--", lw=1, label=f"budget {budget:.3g} ms")
+    if baseline is not None:
+        ax.axvline(baseline[0], color="tab:purple", ls=":", lw=1.5, label=baseline[1])
+    ax.set_xscale("log")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.grid(True, alpha=0.3)
+    ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
     os.close(fd)

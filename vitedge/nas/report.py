@@ -1,4 +1,4 @@
-"""nas.json and the table `vitedge nas` prints."""
+"""nas.json (schema `vitedge.nas` v2, documented in README "nas.json") and the table `vitedge nas` prints."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,51 +7,81 @@ from vitedge.console import table
 from vitedge.fileio import write_json_atomic
 from vitedge.nas.latency import PRECISION
 from vitedge.nas.run import NASConfig, NASResult
+from vitedge.nas.search import TargetPick, best_at
+from vitedge.paths import safe_name
 
-SCHEMA, VERSION = "vitedge.nas", 1
+SCHEMA, VERSION = "vitedge.nas", 2
+MILESTONES = (1.5, 2.0)  # the front is also summarised at these speed-ups
 
 
-def nas_document(result: NASResult, config: NASConfig, eval_source: dict | None) -> dict:
-    parent, first = result.parent, result.candidates[0]
+def _milestones(pick: TargetPick, result: NASResult) -> dict:
+    out = {}
+    for speedup in MILESTONES:
+        entry = best_at(pick, result.entries, speedup)
+        out[f"{speedup:g}x"] = None if entry is None else {
+            "id": entry.sub.key, "label": entry.sub.label(), "speedup": entry.timings[pick.target].speedup,
+            "latency_ms": entry.timings[pick.target].ms, "top1": entry.full.get("top1"),
+            "drop_pp": entry.full.get("drop_pp"), "agreement": entry.full["agreement"]}
+    return out
+
+
+def _target(pick: TargetPick, result: NASResult) -> dict:
+    t = pick.target
+    return {**pick.to_dict(), "variant": result.variants.get(t), "plot": f"{safe_name(t, 'the target name')}.png",
+            "space": result.spaces[t].to_dict(), "knob_effects": result.knob_effects[t],
+            "latency_model": result.latency_models[t], "best_at": _milestones(pick, result),
+            "summary": summary_line(pick)}
+
+
+def summary_line(pick: TargetPick) -> str:
+    """'2.10x faster than the parent at -0.40 pp' (or why the parent stays)."""
+    if pick.pick is None:
+        return f"{pick.target}: the parent stays ({pick.reason})"
+    timing, f = pick.pick.timings[pick.target], pick.pick.full
+    drop = f" at {-f['drop_pp']:+.2f} pp top-1" if f.get("drop_pp") is not None else ""
+    return (f"{pick.target}: {timing.speedup:.2f}x faster than the parent ({timing.obtained}){drop}, "
+            f"{f['agreement']:.1f}% agreement: {pick.pick.sub.label()}")
+
+
+def nas_document(result: NASResult, config: NASConfig) -> dict:
+    parent_entry = result.picks[0].parent if result.picks else None
     return {
         "schema": SCHEMA, "version": VERSION, "seconds": round(result.seconds, 1),
-        "parent": {**parent.describe(), "macs": first.macs, "proxy_top1": first.top1,
-                   "eval_top1": result.parent_eval_top1, "candidate": first.id},
+        "parent": {**result.parent.describe(), "search": None if parent_entry is None else parent_entry.full,
+                   "latency": {} if parent_entry is None else {t: v.to_dict()
+                                                               for t, v in parent_entry.timings.items()}},
         "config": config.to_dict(),
-        "data": {"nas": result.data, "eval": eval_source},
-        "proxy": {"kind": result.proxy_kind, "detail": result.proxy_note},
-        "latency": {"precision": PRECISION, "detail": "x86-cpu measured here (ONNX Runtime, median); other targets: "
-                    "roofline estimate from the candidate's ONNX graph x its measured / estimated ratio on this host"},
-        "cost": {"macs": "analytic from the ViTConfig", "graph_macs": "counted in the exported ONNX graph "
-                 "(targets/estimate.py count_graph)"},
-        "importance": result.importance.to_dict(),
-        "space": result.space.to_dict(),
-        "targets": {t.target: t.to_dict() for t in result.targets},
-        "candidates": [c.to_dict() for c in result.candidates],
+        "data": result.data,
+        "knobs": {"space": result.space.to_dict(), "importance": result.importance.to_dict()},
+        "training": result.training.to_dict(),
+        "latency": {"precision": PRECISION, "x86-cpu": "measured here: ONNX Runtime FP32, interleaved rounds with the "
+                    "parent in one process", "others": "roofline estimate from each configuration's exported ONNX "
+                    "graph x the parent's measured / estimated ratio on this host"},
+        "targets": {p.target: _target(p, result) for p in result.picks},
+        "configurations": [e.to_dict() for e in result.entries],
     }
 
 
-def write_nas_json(result: NASResult, config: NASConfig, eval_source: dict | None) -> Path:
+def write_nas_json(result: NASResult, config: NASConfig) -> Path:
     path = Path(result.out) / "nas.json"
-    write_json_atomic(path, nas_document(result, config, eval_source))
+    write_json_atomic(path, nas_document(result, config))
     return path
 
 
 def nas_table(result: NASResult) -> str:
-    """Per target, its front: id, depth, MACs, params, proxy top-1, latency; the chosen one marked."""
-    by_id = {c.id: c for c in result.candidates}
-    parent_macs = result.candidates[0].macs
+    """Per target: its front (latency, speed-up, top-1 / drop, agreement), the pick marked, and the summary line."""
     blocks = []
-    for t in result.targets:
+    for p in result.picks:
+        t = p.target
         rows = []
-        for cid in t.front:
-            c = by_id[cid]
-            mark = "*" if cid == t.chosen else ("parent" if cid == result.candidates[0].id else "")
-            rows.append([mark, cid, str(c.choice.depth), f"{c.macs / 1e6:.2f} M ({c.macs / parent_macs:.0%})",
-                         f"{c.params / 1e3:.1f} k", f"{c.top1:.2f}", f"{c.latency[t.target].ms:.4g}"])
-        budget = f", budget {t.budget_ms:g} ms" if t.budget_ms is not None else ""
-        head = f"{t.target} ({t.obtained}{budget}): front of {len(t.front)}"
-        chosen = (f"chosen: {t.chosen} -> {t.variant}" + (f", eval top-1 {t.eval_top1:.2f}%" if t.eval_top1 is not
-                  None else "")) if t.chosen else "chosen: none within the budget"
-        blocks.append("\n".join([head, table(["", "id", "depth", "MACs", "params", "top-1 %", "ms"], rows), chosen]))
+        for e in p.front:
+            f, timing = e.full, e.timings[t]
+            mark = "*" if p.pick is not None and e.sub == p.pick.sub else ("parent" if e.sub == p.parent.sub else "")
+            top1 = "-" if f.get("top1") is None else f"{f['top1']:.2f} ({-f['drop_pp']:+.2f})"
+            rows.append([mark, e.sub.key, e.sub.label(), f"{timing.ms:.4g}", f"{timing.speedup:.2f}x", top1,
+                         f"{f['agreement']:.1f}"])
+        budget = f", budget {p.budget_ms:.4g} ms" if p.budget_ms is not None else ""
+        head = f"{t} ({p.parent.timings[t].obtained}{budget}): front of {len(p.front)}"
+        body = table(["", "id", "configuration", "ms", "speed-up", "top-1 % (pp)", "agree %"], rows)
+        blocks.append("\n".join([head, body, summary_line(p)]))
     return "\n\n".join(blocks)

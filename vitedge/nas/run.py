@@ -1,33 +1,35 @@
-"""`vitedge nas`: importance -> search (slice, time, score each candidate) -> per-target fronts, variants, plots.
+"""`vitedge nas`: importance -> supernet training -> search without retraining -> a variant per target.
 
 OUT/
-  nas.json                  parent, settings, data split, importance, every candidate, and per target its front
-  <target>.png              accuracy vs latency: candidates, front, budget line, chosen variant
-  variants/<target>.toml    the chosen variant (+ .safetensors), loadable by load_model and every command
-  candidates/<id>.toml      every evaluated candidate (+ .safetensors), with the weights its proxy score came from
+  nas.json                     parent, knobs, training record, every evaluated configuration, per target the front
+                               and the pick (schema: README, "nas.json")
+  <target>.png                 the family, the front, the pick, the parent and the SAM3-on-T4 line
+  supernet.safetensors         the trained supernet (the parent, its units reordered by importance)
+  variants/<target>.toml       the target's pick as a model spec (+ variants/<id>.safetensors, shared by targets
+                               whose picks are identical), loadable by every command
 """
 from __future__ import annotations
 
+import random
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vitedge.console import log
-from vitedge.data.dataset import Dataset, check_labels
+from vitedge.data.dataset import Dataset
 from vitedge.errors import OutputExistsError, VitedgeError
 from vitedge.fileio import remove_stale_staging
 from vitedge.models.loaded import LoadedModel
-from vitedge.models.vit import ViTConfig
+from vitedge.nas.evaluate import Evaluator, SearchImages
 from vitedge.nas.importance import Importance, measure_importance
-from vitedge.nas.latency import LatencyProbe, Timing, TimingOptions
-from vitedge.nas.proxy import AccuracyProxy, ProxySettings, split_data, top1, torch_threads
-from vitedge.nas.search import evolve
-from vitedge.nas.slicing import slice_model
-from vitedge.nas.space import Choice, SearchSpace, count_params, default_space
-from vitedge.nas.targets import TargetResult, select_targets
-from vitedge.nas.variant import write_variant
-from vitedge.paths import model_stem
+from vitedge.nas.knobs import calibration_configs, fit_models, prune
+from vitedge.nas.latency import LatencyLab
+from vitedge.nas.reorder import reorder_by_importance
+from vitedge.nas.search import (Entry, Limits, TargetPick, choose, finalists, predictions, screen, screen_set)
+from vitedge.nas.space import SearchSpace, default_space
+from vitedge.nas.subnet import check_uniform
+from vitedge.nas.supernet import SupernetSettings, TrainingRecord, bf16_available, train_supernet
 
 
 @dataclass
@@ -36,148 +38,183 @@ class NASConfig:
 
     targets: tuple[str, ...] = ("x86-cpu",)
     budgets: dict[str, float] = field(default_factory=dict)
-    budget_fraction: float | None = None  # targets without a budget in ms: this share of the parent's own latency
-    evaluations: int = 16  # candidates scored, the parent included
-    initial: int | None = None  # of which spread over cost before evolution (default: half)
-    proxy: ProxySettings = ProxySettings()
-    held_out: int = 1000  # images of the NAS data held out for the proxy score
-    importance_samples: int = 512
-    seed: int = 0
-    max_drop: float | None = 1.0  # choose the fastest within this many points of the parent's proxy top-1
+    budget_fraction: float | None = None  # of the parent's latency on each target
+    min_speedup: float | None = None
+    max_drop: float | None = 1.0  # pp top-1 below the parent on the search images
+    min_agreement: float = 90.0  # % top-1 agreement with the parent
+    supernet: SupernetSettings = SupernetSettings()
+    screen: int = 240  # configurations screened after training
+    screen_images: int = 128
+    finalists: int = 10  # per target: evaluated on every search image and timed for real
+    importance_samples: int = 256
+    calibration_extra: int = 6  # random configurations added to the single-knob ones to fit the latency models
     min_depth: int | None = None
-    embed: bool = True  # also search a narrower embedding
-    timing: TimingOptions = TimingOptions()
+    embed: bool = True
+    merge: bool = True
+    seed: int = 0
+    threads: int | None = None
+    rounds: int = 9
 
     def __post_init__(self):
-        checks = [(self.evaluations >= 1, "--candidates must be at least 1 (the parent)"),
-                  (self.proxy.steps >= 0, "--steps must be >= 0 (0: zero-shot proxy)"),
-                  (self.held_out >= 1, "--held-out must be at least 1 image"),
-                  (self.importance_samples >= 1, "importance_samples must be at least 1"),
+        checks = [(self.screen >= 1, "--screen must be at least 1"), (self.screen_images >= 1, "screen_images >= 1"),
+                  (self.finalists >= 2, "--finalists must be at least 2"),
                   (self.max_drop is None or self.max_drop >= 0, "--max-drop must be >= 0"),
+                  (0 <= self.min_agreement <= 100, "--min-agreement must be a percentage"),
                   (self.min_depth is None or self.min_depth >= 1, "--min-depth must be at least 1"),
                   (self.budget_fraction is None or 0 < self.budget_fraction < 1,
-                   "--budget-fraction must be between 0 and 1 (e.g. 0.5: half the model's latency)")]
+                   "--budget-fraction must be between 0 and 1 (e.g. 0.5: half the model's latency)"),
+                  (self.min_speedup is None or self.min_speedup > 1, "--min-speedup must be above 1"),
+                  (self.importance_samples >= 1, "importance_samples must be at least 1"),
+                  (self.rounds >= 3, "--rounds must be at least 3 (a median and its interval need them)")]
         for ok, message in checks:
             if not ok:
                 raise VitedgeError(f"invalid NAS settings: {message}", "fix the value and run again")
 
-    def check_parent(self, parent: ViTConfig, name: str) -> None:
-        """Settings that depend on the parent model: refused before any work."""
-        if self.min_depth is not None and self.min_depth > parent.depth:
-            raise VitedgeError(f"invalid NAS settings: --min-depth {self.min_depth} is more than the {parent.depth} "
-                               f"blocks of {name}", f"pass --min-depth from 1 to {parent.depth}")
+    def check_parent(self, parent: LoadedModel) -> None:
+        """Settings that depend on the parent: a --min-depth within its depth, uniform blocks."""
+        if parent.config is None:
+            raise VitedgeError(f"{parent.name} has no ViTConfig: NAS derives variants of vitedge VisionTransformers",
+                               "load it with vitedge.load_model (built-in name, timm name + weights, spec file)")
+        problem = check_uniform(parent.config)
+        if problem:
+            raise VitedgeError(f"{parent.name}: {problem}", "start from the pretrained model, not a NAS variant")
+        if self.min_depth is not None and self.min_depth > parent.config.depth:
+            raise VitedgeError(f"--min-depth {self.min_depth} is more than the {parent.config.depth} blocks of "
+                               f"{parent.name}", f"pass a value from 1 to {parent.config.depth}")
+
+    def limits(self, target: str) -> Limits:
+        return Limits(self.max_drop, self.min_agreement, self.budgets.get(target), self.budget_fraction,
+                      self.min_speedup)
 
     def to_dict(self) -> dict:
-        return {"targets": list(self.targets), "budgets_ms": self.budgets, "budget_fraction": self.budget_fraction, "evaluations": self.evaluations,
-                "initial": self.initial, "proxy": vars(self.proxy), "held_out": self.held_out,
-                "importance_samples": self.importance_samples, "seed": self.seed, "max_drop_pp": self.max_drop,
-                "min_depth": self.min_depth, "embed": self.embed, "timing": vars(self.timing)}
-
-
-@dataclass
-class Candidate:
-    id: str
-    choice: Choice
-    macs: int
-    graph_macs: int
-    params: int
-    accuracy: dict  # zero_shot_top1, proxy_top1 (percent), seconds
-    latency: dict[str, Timing]
-    spec: str  # relative to OUT
-
-    @property
-    def top1(self) -> float:
-        return self.accuracy["proxy_top1"]
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "label": self.choice.label(), "choice": self.choice.to_dict(), "macs": self.macs,
-                "graph_macs": self.graph_macs, "params": self.params, **self.accuracy,
-                "latency": {t: v.to_dict() for t, v in self.latency.items()}, "spec": self.spec}
+        out = {k: v for k, v in vars(self).items() if k != "supernet"}
+        return {**out, "targets": list(self.targets), "supernet": self.supernet.to_dict()}
 
 
 @dataclass
 class NASResult:
     out: Path
     parent: LoadedModel
-    candidates: list[Candidate]
-    targets: list[TargetResult]
-    importance: Importance
     space: SearchSpace
-    proxy_note: str
-    proxy_kind: str
+    spaces: dict[str, SearchSpace]
+    knob_effects: dict[str, dict]
+    latency_models: dict
+    importance: Importance
+    training: TrainingRecord
+    entries: list[Entry]
+    picks: list[TargetPick]
+    variants: dict[str, str]  # target -> spec path relative to OUT
     data: dict
-    parent_eval_top1: float | None
     seconds: float
 
 
 def prepare_out(out: Path, force: bool) -> None:
-    """Refuse a folder that holds a NAS result unless `force`; then clear what a previous run wrote."""
+    """Refuse a folder holding a NAS result unless `force`; then clear what a previous run wrote (a checkpoint of an
+    interrupted run stays, to resume)."""
     if (out / "nas.json").exists() and not force:
         raise OutputExistsError(f"{out} already holds nas.json", "pass --force to replace it, or another --out")
     if force:
-        for folder in ("candidates", "variants"):
-            shutil.rmtree(out / folder, ignore_errors=True)
-        for png in out.glob("*.png") if out.is_dir() else []:
-            png.unlink()
+        shutil.rmtree(out / "variants", ignore_errors=True)
+        for stale in [*out.glob("*.png"), out / "nas.json", out / "supernet.safetensors"] if out.is_dir() else []:
+            stale.unlink(missing_ok=True)
     remove_stale_staging(out)
 
 
-class _Evaluator:
-    """Slices, scores, times and saves one candidate; remembers every one."""
+def run_nas(parent: LoadedModel, train: Dataset, search: Dataset, out: Path, config: NASConfig,
+            force: bool = False, search_indices=None) -> NASResult | None:
+    """Train the supernet of `parent` on `train`, search it on `search` (`search_indices`: the images of its source
+    it holds, when it is a held-out split); write OUT (see the module docstring). Under torchrun every process
+    trains; rank 0 alone times, searches and writes (the others return None)."""
+    from vitedge.distill import parallel
 
-    def __init__(self, parent, importance, space, proxy, probe, out: Path, total: int):
-        self.parent, self.importance, self.space, self.proxy, self.probe = parent, importance, space, proxy, probe
-        self.out, self.total, self.candidates = out, total, []
-        self.parent_macs = space.macs(space.full())
-
-    def __call__(self, choice: Choice) -> float:
-        started = time.perf_counter()
-        model = slice_model(self.parent, self.importance, choice, f"{self.parent.name}-{choice.key}")
-        is_parent = choice == self.space.full()
-        accuracy = self.proxy.parent_score(model) if is_parent else self.proxy(model)
-        timings, cost = self.probe(model)
-        config = self.space.config_of(choice)
-        description = f"NAS candidate of {self.parent.name}: {choice.label()}; {self.proxy.kind} proxy top-1 " \
-                      f"{accuracy['proxy_top1']:.2f}%"
-        spec = write_variant(model, self.out / "candidates", choice.key, description)
-        c = Candidate(choice.key, choice, self.space.macs(choice), cost.macs, count_params(config), accuracy,
-                      timings, str(spec.relative_to(self.out)))
-        self.candidates.append(c)
-        lat = ", ".join(f"{t} {v.ms:.4g} ms" for t, v in timings.items())
-        log(f"[{len(self.candidates)}/{self.total}] {c.id} {choice.label()}: {c.macs / 1e6:.2f} M MACs "
-            f"({c.macs / self.parent_macs:.0%}), top-1 {c.top1:.2f}% (zero-shot {accuracy['zero_shot_top1']:.2f}%), "
-            f"{lat} ({time.perf_counter() - started:.1f} s)")
-        return c.top1
-
-
-def run_nas(parent: LoadedModel, data: Dataset, eval_data: Dataset | None, out: Path, config: NASConfig,
-            force: bool = False) -> NASResult:
-    """Search sub-networks of `parent` for each target; write OUT (see the module docstring)."""
     started = time.perf_counter()
     out = Path(out)
-    if parent.config is None:
-        raise VitedgeError(f"{parent.name} has no ViTConfig: NAS slices vitedge VisionTransformers only",
-                           "load it with vitedge.load_model (built-in name, timm name + weights, spec file)")
-    model_stem(parent)  # a parent name that is a path is refused before the search (its variants carry it)
-    config.check_parent(parent.config, parent.name)
-    for dataset in (data, eval_data):
-        check_labels(dataset, parent.config.num_classes, parent.name)
-    prepare_out(out, force)
-    train, held, split = split_data(data, config.held_out, config.seed)
-    proxy = AccuracyProxy(parent, train, held, config.proxy)
+    config.check_parent(parent)
+    par = parallel.start()
+    lab = None
+    try:
+        if par.main:
+            prepare_out(out, force)
+        importance, vit, space = _prepare(parent, train, config)
+        if par.main:
+            lab = LatencyLab(vit, parent.spec, list(config.targets), space.largest(), config.threads, config.rounds)
+        spaces, effects, models = par.share(_per_target(space, lab, config) if par.main else None)
+        union = _union(spaces)
+        training = train_supernet(parent.module, vit, union, train, parent.spec, config.supernet, out, resume=True)
+        if not par.main:
+            return None
+        images = SearchImages(search, parent.spec, search_indices)
+        entries, picks = _search(vit, parent, images, union, spaces, models, lab, config)
+    finally:
+        if lab is not None:
+            lab.close()
+        par.close()
+    from vitedge.nas.output import write_outputs
+
+    variants = write_outputs(out, parent, vit, picks, entries, training)
+    return NASResult(out, parent, space, spaces, effects, {t: m.to_dict() for t, m in models.items()}, importance,
+                     training, entries, picks, variants, {"train": train.describe(), "search": search.describe()},
+                     time.perf_counter() - started)
+
+
+def _prepare(parent: LoadedModel, train: Dataset, config: NASConfig):
+    """Importance of every unit, the parent reordered by it (the supernet's start) and the search space."""
     count = min(len(train), config.importance_samples)
     log(f"nas: importance of blocks, heads, neurons and channels on {count} images")
-    with torch_threads(proxy.threads):
-        labels = None if train.labels is None else train.labels[:count]
-        importance = measure_importance(parent, Dataset(train.images[:count], labels, train.source))
-    space = default_space(parent.config, importance.removal_order, config.min_depth, config.embed)
-    log(f"nas: {config.evaluations} candidates; proxy: {proxy.note}")
-    image = next(held.batches(parent.spec, 1))[0]
-    probe = LatencyProbe(list(config.targets), image, config.timing)
-    evaluator = _Evaluator(parent, importance, space, proxy, probe, out, config.evaluations)
-    evolve(space, evaluator, config.evaluations, config.seed, config.initial)
-    parent_eval = top1(parent.module, eval_data, parent.spec) if eval_data is not None and \
-        eval_data.labels is not None else None
-    targets = select_targets(evaluator.candidates, config, out, parent, eval_data)
-    return NASResult(out, parent, evaluator.candidates, targets, importance, space, proxy.note, proxy.kind, split,
-                     parent_eval, time.perf_counter() - started)
+    importance = measure_importance(parent, Dataset(train.images[:count], None if train.labels is None else
+                                                    train.labels[:count], train.source))
+    vit = reorder_by_importance(parent.module, importance)
+    space = default_space(parent.config, importance.removal_order, config.min_depth, config.embed, config.merge)
+    return importance, vit, space
+
+
+def _per_target(space: SearchSpace, lab: LatencyLab, config: NASConfig):
+    """Each target's space (the knob values that make it faster), what each knob did, and its latency model."""
+    timings = lab.measure(calibration_configs(space, random.Random(config.seed), config.calibration_extra))
+    spaces, effects = {}, {}
+    for target in config.targets:
+        spaces[target], effects[target] = prune(space, timings, target)
+    log("nas: spaces per target: " + "; ".join(f"{t} {s.size} configurations" for t, s in spaces.items()))
+    return spaces, effects, fit_models(space, timings, list(config.targets))
+
+
+def _union(spaces: dict[str, SearchSpace]) -> SearchSpace:
+    union = None
+    for s in spaces.values():
+        union = s if union is None else union.union(s)
+    return union
+
+
+def _search(vit, parent: LoadedModel, images: SearchImages, union: SearchSpace, spaces: dict[str, SearchSpace],
+            models, lab: LatencyLab, config: NASConfig) -> tuple[list[Entry], list[TargetPick]]:
+    import torch
+
+    search = images.data
+    evaluator = Evaluator(vit, parent.module, images, bf16=bf16_available(torch.device("cpu")))
+    configs = screen_set(union, config.screen, config.seed)
+    images = min(config.screen_images, len(search))
+    log(f"nas: screening {len(configs)} configurations of {union.size} on {images} search images (no retraining)")
+    entries = screen(evaluator, configs, images)
+    predictions(entries, spaces, models)
+    per_target = {t: finalists(entries, t, config.limits(t), config.finalists) for t in config.targets}
+    chosen = {e.sub: e for near in per_target.values() for e in near}
+    chosen[union.largest()] = next(e for e in entries if e.sub == union.largest())
+    log(f"nas: {len(chosen)} finalists on all {len(search)} search images (FP32) and timed per target")
+    evaluator.bf16 = False
+    for entry in chosen.values():
+        entry.full = evaluator.evaluate(entry.sub)
+    timings = lab.measure(list(chosen))
+    for sub, by_target in timings.items():
+        chosen[sub].timings = by_target
+    parent_entry = chosen[union.largest()]
+    picks = [choose(t, list(chosen.values()), parent_entry, config.limits(t)) for t in config.targets]
+    for p in picks:
+        if not [e for e in per_target[p.target] if e.sub != parent_entry.sub]:
+            best = max((e.screen["agreement"] for e in entries if e.sub != parent_entry.sub), default=0.0)
+            p.reason = (f"no screened configuration came near the limits (best agreement with the parent "
+                        f"{best:.1f}% on {images} images, floor {config.min_agreement:g}%): train the supernet "
+                        "longer (--epochs) or on more images")
+    for p in picks:
+        log(f"nas: {p.target}: " + (f"{p.pick.sub.label()} ({p.reason})" if p.pick else p.reason))
+    return entries, picks
+

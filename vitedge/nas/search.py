@@ -1,80 +1,180 @@
-"""Seeded evolutionary search over a SearchSpace with a fixed number of evaluations.
+"""Search without retraining: screen hundreds of sub-networks of the trained supernet, rank them by predicted
+latency per target, evaluate and time the finalists for real, and pick per target the fastest within the limits.
 
-The parent is evaluated first. Then `initial` sub-networks spread over cost (for each of evenly spaced fractions
-of the parent's MACs, the closest of a batch of random samples), then children of the current (MACs, accuracy)
-Pareto front by mutation or crossover until `evaluations` candidates have been scored; a front member is picked in
-proportion to the MACs gap around it, so the search fills the sparse stretches of the front rather than crowding
-next to the parent. The front that steers the
-search is on MACs, which every target's latency follows; each target's own front is drawn from the same
-candidates afterwards. Same seed and same scores: same candidates, in the same order.
+1. Screen: the largest, the smallest, every single-knob change and random configurations (seeded) of the union of
+   the targets' spaces, each scored on the first `screen_images` search images.
+2. Finalists per target: configurations close to the front of (predicted latency, screened agreement), spread
+   over the latency range.
+3. Finalists are scored on every search image (FP32) and timed (interleaved with the parent) or estimated.
+4. Pick: the fastest finalist within max_drop pp top-1 (with labels), at least min_agreement % agreement with the
+   parent, and within the latency budget. None when nothing qualifies, with the reason.
 """
 from __future__ import annotations
 
 import random
-from typing import Callable
+from dataclasses import dataclass, field
 
+from vitedge.console import log
+from vitedge.nas.cost import LatencyModel
+from vitedge.nas.evaluate import Evaluator
+from vitedge.nas.knobs import predict, single_knob_configs
+from vitedge.nas.latency import Timing
 from vitedge.nas.pareto import pareto_front
-from vitedge.nas.space import Choice, SearchSpace
+from vitedge.nas.space import SearchSpace
+from vitedge.nas.subnet import SubnetConfig
 
-SAMPLES_PER_SLOT = 64
-MAX_TRIES = 200
-MIN_FRACTION, MAX_FRACTION = 0.2, 0.9
-
-
-def spread(space: SearchSpace, rng: random.Random, count: int, seen: set[str]) -> list[Choice]:
-    """`count` random sub-networks whose MACs are closest to evenly spaced fractions of the parent's."""
-    full = space.macs(space.full())
-    picks: list[Choice] = []
-    for k in range(count):
-        fraction = MIN_FRACTION + (MAX_FRACTION - MIN_FRACTION) * k / max(1, count - 1)
-        pool = [space.random(rng) for _ in range(SAMPLES_PER_SLOT)]
-        pool = [c for c in pool if c.key not in seen] or pool
-        best = min(pool, key=lambda c: abs(space.macs(c) / full - fraction))
-        if best.key not in seen:
-            seen.add(best.key)
-            picks.append(best)
-    return picks
+SLACK_PP = 2.0  # a finalist is at most this far below the best agreement at its predicted latency
 
 
-def gaps(costs: list[float]) -> list[float]:
-    """How far each front member (cheapest first) is from its neighbours: sparse stretches of the front weigh more."""
-    if len(costs) == 1:
-        return [1.0]
-    padded = [2 * costs[0] - costs[1], *costs, 2 * costs[-1] - costs[-2]]
-    return [max(padded[i + 2] - padded[i], 1e-9) for i in range(len(costs))]
+@dataclass(frozen=True)
+class Limits:
+    max_drop: float | None = 1.0  # pp top-1 below the parent (labelled search data)
+    min_agreement: float = 90.0  # % top-1 agreement with the parent
+    budget_ms: float | None = None
+    budget_fraction: float | None = None  # of the parent's latency on the target
+    min_speedup: float | None = None
+
+    def budget(self, parent_ms: float) -> float | None:
+        budgets = [b for b in (self.budget_ms, None if self.budget_fraction is None else
+                               self.budget_fraction * parent_ms,
+                               None if self.min_speedup is None else parent_ms / self.min_speedup) if b is not None]
+        return min(budgets) if budgets else None
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
 
 
-def child(space: SearchSpace, rng: random.Random, parents: list[Choice], weights: list[float], seen: set[str]
-          ) -> Choice | None:
-    """A new choice from the front (members drawn by `weights`): a mutation, or one time in three a crossover of
-    two members then a mutation."""
-    for _ in range(MAX_TRIES):
-        a = rng.choices(parents, weights)[0]
-        if len(parents) > 1 and rng.random() < 1 / 3:
-            a = space.crossover(rng, a, rng.choice([p for p in parents if p is not a]))
-        candidate = space.mutate(rng, a)
-        if candidate.key not in seen:
-            seen.add(candidate.key)
-            return candidate
+@dataclass
+class Entry:
+    """One evaluated configuration."""
+
+    sub: SubnetConfig
+    screen: dict
+    full: dict | None = None
+    predicted: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, Timing] = field(default_factory=dict)
+
+    @property
+    def figures(self) -> dict:
+        return self.full or self.screen
+
+    def score(self) -> float:
+        """What the front maximises: top-1 with labels, else agreement."""
+        return self.figures.get("top1", self.figures["agreement"])
+
+    def to_dict(self) -> dict:
+        return {"id": self.sub.key, "label": self.sub.label(), "config": self.sub.to_dict(), "screen": self.screen,
+                "full": self.full, "predicted_ms": {t: round(v, 5) for t, v in self.predicted.items()},
+                "latency": {t: v.to_dict() for t, v in self.timings.items()}}
+
+
+def screen_set(union: SearchSpace, count: int, seed: int) -> list[SubnetConfig]:
+    """The configurations to screen: every one when the space is small, else a seeded sample that always holds the
+    largest, the smallest and every single-knob change."""
+    everything = union.all()
+    if len(everything) <= count:
+        return everything
+    picks = [union.largest(), union.smallest(), *single_knob_configs(union).values()]
+    rng = random.Random(seed)
+    rest = [c for c in everything if c not in set(picks)]
+    rng.shuffle(rest)
+    return list(dict.fromkeys(picks + rest))[:max(count, len(picks))]
+
+
+def screen(evaluator: Evaluator, configs: list[SubnetConfig], images: int) -> list[Entry]:
+    entries = []
+    for index, sub in enumerate(configs, 1):
+        entries.append(Entry(sub, evaluator.evaluate(sub, images)))
+        if index % 25 == 0 or index == len(configs):
+            log(f"nas: screened {index}/{len(configs)} configurations on {images} images")
+    return entries
+
+
+def in_space(space: SearchSpace, sub: SubnetConfig) -> bool:
+    return (sub.resolution in space.resolution and sub.depth in space.depth and sub.heads in space.heads
+            and sub.mlp in space.mlp and sub.embed in space.embed and sub.merge in space.merge)
+
+
+def finalists(entries: list[Entry], target: str, limits: Limits, count: int) -> list[Entry]:
+    """Near-front entries (predicted latency vs screened agreement) with a chance to meet the limits."""
+    ordered = sorted((e for e in entries if target in e.predicted), key=lambda e: e.predicted[target])
+    near, best = [], -1.0
+    for e in ordered:
+        agreement = e.screen["agreement"]
+        if agreement >= best - SLACK_PP and agreement >= limits.min_agreement - 3 * SLACK_PP:
+            near.append(e)
+        best = max(best, agreement)
+    if len(near) <= count:
+        return near
+    step = (len(near) - 1) / (count - 1)
+    return [near[round(i * step)] for i in range(count)]
+
+
+def eligible(entry: Entry, target: str, limits: Limits, budget: float | None) -> str | None:
+    """Why `entry` cannot be the target's pick, or None when it can."""
+    f = entry.full or {}
+    if limits.max_drop is not None and f.get("drop_pp") is not None and f["drop_pp"] > limits.max_drop:
+        return f"top-1 drop {f['drop_pp']:.2f} pp > {limits.max_drop:g}"
+    if f.get("agreement", 0.0) < limits.min_agreement:
+        return f"agreement {f.get('agreement', 0.0):.1f}% < {limits.min_agreement:g}%"
+    timing = entry.timings[target]
+    if budget is not None and timing.ms > budget:
+        return f"{timing.ms:.4g} ms over the {budget:.4g} ms budget"
     return None
 
 
-def evolve(space: SearchSpace, score: Callable[[Choice], float], evaluations: int, seed: int,
-           initial: int | None = None) -> list[tuple[Choice, float]]:
-    """Score `evaluations` choices (the parent first); returns (choice, accuracy) in evaluation order."""
-    rng = random.Random(seed)
-    parent = space.full()
-    seen = {parent.key}
-    results = [(parent, score(parent))]
-    initial = max(0, evaluations // 2 if initial is None else initial)
-    for choice in spread(space, rng, min(initial, evaluations - 1), seen):
-        results.append((choice, score(choice)))
-    while len(results) < evaluations:
-        points = [(space.macs(c), acc) for c, acc in results]
-        order = pareto_front(points)
-        front = [results[i][0] for i in order]
-        candidate = child(space, rng, front, gaps([points[i][0] for i in order]), seen)
-        if candidate is None:
-            break  # the neighbourhood of the front is exhausted
-        results.append((candidate, score(candidate)))
-    return results
+@dataclass
+class TargetPick:
+    target: str
+    budget_ms: float | None
+    parent: Entry
+    front: list[Entry]
+    pick: Entry | None
+    reason: str  # why this pick, or why none
+
+    def to_dict(self) -> dict:
+        parent_timing = self.parent.timings[self.target]
+        out = {"target": self.target, "budget_ms": self.budget_ms, "obtained": parent_timing.obtained,
+               "parent_latency_ms": parent_timing.ms, "front": [e.sub.key for e in self.front], "reason": self.reason,
+               "pick": None}
+        if self.pick is not None:
+            timing, f = self.pick.timings[self.target], self.pick.full
+            out["pick"] = {"id": self.pick.sub.key, "label": self.pick.sub.label(), "config": self.pick.sub.to_dict(),
+                           "latency_ms": timing.ms, "parent_latency_ms": parent_timing.ms,
+                           "speedup": timing.speedup, "speedup_interval": [timing.details.get("ratio_low"),
+                                                                           timing.details.get("ratio_high")],
+                           "obtained": timing.obtained, "basis": timing.basis, "top1": f.get("top1"),
+                           "parent_top1": f.get("parent_top1"), "drop_pp": f.get("drop_pp"),
+                           "agreement": f["agreement"], "kl": f["kl"], "images": f["images"]}
+        return out
+
+
+def choose(target: str, entries: list[Entry], parent: Entry, limits: Limits) -> TargetPick:
+    """The target's front of fully evaluated, timed entries and the fastest one within the limits."""
+    timed = [e for e in entries if target in e.timings and e.full is not None]
+    budget = limits.budget(parent.timings[target].ms)
+    front_index = pareto_front([(e.timings[target].ms, e.score()) for e in timed])
+    front = [timed[i] for i in front_index]
+    verdicts = {e.sub: eligible(e, target, limits, budget) for e in timed if e.sub != parent.sub}
+    ok = sorted((e for e in timed if e.sub in verdicts and verdicts[e.sub] is None),
+                key=lambda e: e.timings[target].ms)
+    faster = [e for e in ok if e.timings[target].speedup > 1.0]
+    if faster:
+        pick = faster[0]
+        return TargetPick(target, budget, parent, front, pick,
+                          f"fastest of {len(timed)} finalists within the limits ({pick.timings[target].speedup:.2f}x)")
+    reasons = sorted({v for v in verdicts.values() if v}) or ["no finalist is faster than the parent"]
+    return TargetPick(target, budget, parent, front, None, "no configuration qualifies: " + "; ".join(reasons[:4]))
+
+
+def best_at(pick: TargetPick, entries: list[Entry], speedup: float) -> Entry | None:
+    """The most accurate timed configuration at least `speedup` x faster than the parent on the pick's target."""
+    t = pick.target
+    fast = [e for e in entries if t in e.timings and e.full is not None and e.timings[t].speedup >= speedup]
+    return max(fast, key=lambda e: e.score(), default=None)
+
+
+def predictions(entries: list[Entry], spaces: dict[str, SearchSpace], models: dict[str, LatencyModel]) -> None:
+    """Predicted latency of every screened entry on each target whose space holds it."""
+    for e in entries:
+        e.predicted = {t: predict(spaces[t], models[t], e.sub) for t in spaces if in_space(spaces[t], e.sub)}

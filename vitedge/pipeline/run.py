@@ -100,8 +100,9 @@ def _bundles_and_report(config: PipelineConfig, lines: list[ModelLine], folder: 
                            out=folder / "report" / line.name, targets=",".join(line.targets), force=True)
         reports[line.name] = str(md)
     from vitedge.pipeline.index import write_index
+    from vitedge.pipeline.variants import nas_summaries
 
-    write_index(folder / "report", outcomes, reports, config["model"]["source"])
+    write_index(folder / "report", outcomes, reports, config["model"]["source"], nas_summaries(lines))
     _publish(folder, root)
     return {"bundles": outcomes, "report": str(root / "report" / "report.md"), "reports": reports}
 

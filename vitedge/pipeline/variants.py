@@ -1,5 +1,5 @@
-"""NAS and distillation stages of `vitedge run`: one variant per target within its budget, distilled from the model,
-each becoming a line of its own for the targets it was chosen for."""
+"""NAS (and optional distillation) stages of `vitedge run`: the model is trained once as a supernet, one
+sub-network is picked per target, and each distinct pick becomes a model line for the targets that chose it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,35 +14,42 @@ def nas_targets(config: PipelineConfig) -> list[str]:
     return config["nas"]["targets"] or config["bench"]["targets"]
 
 
+def nas_settings(config: PipelineConfig):
+    """The NASConfig of the pipeline's [nas] section."""
+    from vitedge.nas.run import NASConfig
+    from vitedge.nas.supernet import SupernetSettings
+
+    nas = config["nas"]
+    targets = tuple(nas_targets(config))
+    return NASConfig(targets=targets, budgets={t: nas["budget_ms"] for t in targets} if nas["budget_ms"] else {},
+                     budget_fraction=nas["budget_fraction"], min_speedup=nas["min_speedup"],
+                     max_drop=nas["max_drop"], min_agreement=nas["min_agreement"],
+                     supernet=SupernetSettings(epochs=nas["epochs"], batch_size=nas["batch_size"], lr=nas["lr"],
+                                               seed=nas["seed"]),
+                     screen=nas["screen"], finalists=nas["finalists"], merge=nas["merge"], seed=nas["seed"],
+                     threads=config["bench"]["threads"])
+
+
 def _nas_stage(config: PipelineConfig, base: ModelLine) -> tuple[dict, dict]:
-    return ({**config["nas"], "targets": nas_targets(config)},
+    return ({**config["nas"], "targets": nas_targets(config), "threads": config["bench"]["threads"]},
             {"model": base.fingerprint, "data": base.calib_sha, "eval": base.eval_sha})
 
 
 def _run_nas(config: PipelineConfig, base: ModelLine, folder: Path) -> dict:
     from vitedge import api
-    from vitedge.nas import NASConfig, ProxySettings
+    from vitedge.nas.report import summary_line
 
-    nas = config["nas"]
-    targets = tuple(nas_targets(config))
-    budgets = {t: nas["budget_ms"] for t in targets} if nas["budget_ms"] is not None else {}
-    settings = {"targets": targets, "budgets": budgets, "budget_fraction": nas["budget_fraction"], "seed": nas["seed"],
-                "evaluations": nas["candidates"], "max_drop": nas["max_drop"],
-                "proxy": ProxySettings(steps=nas["proxy_steps"], seed=nas["seed"])}
-    result = api.nas(base.source, data=base.calib, eval_data=base.eval, out=folder, config=NASConfig(**settings),
+    result = api.nas(base.source, data=base.calib, eval_data=base.eval, out=folder, config=nas_settings(config),
                      weights=base.weights, force=True)
-    chosen = {t.target: str(folder / t.variant) for t in result.targets if t.variant}
-    top1 = {t.target: t.eval_top1 for t in result.targets if t.variant}
-    for t in result.targets:
-        if not t.variant:
-            log(f"nas: no variant of {base.source} fits {t.target}'s {t.budget_ms:g} ms budget; the model itself "
-                f"goes there")
-    return {"variants": chosen, "eval_top1": top1, "parent_eval_top1": result.parent_eval_top1}
-
-
-def _distill_stage(config: PipelineConfig, base: ModelLine, nas_key: str, target: str) -> tuple[dict, dict]:
-    return config["distill"], {"teacher": base.fingerprint, "nas": nas_key, "variant": target,
-                               "data": base.calib_sha, "eval": base.eval_sha}
+    targets = {}
+    for p in result.picks:
+        spec = result.variants.get(p.target)
+        targets[p.target] = {"variant": str(folder / spec) if spec else None,
+                             "id": p.pick.sub.key if p.pick else None, "summary": summary_line(p),
+                             "reason": p.reason}
+        if not spec:
+            log(f"nas: {p.target} keeps the model itself: {p.reason}")
+    return {"targets": targets, "nas_json": str(folder / "nas.json")}
 
 
 def _run_distill(config: PipelineConfig, base: ModelLine, student: str, folder: Path) -> dict:
@@ -57,20 +64,23 @@ def _run_distill(config: PipelineConfig, base: ModelLine, student: str, folder: 
     return {"spec": str(folder / "student.toml"), "eval_top1": result.eval_top1, "teacher_top1": result.teacher_top1}
 
 
-def _close_enough(config: PipelineConfig, name: str, top1: float | None, parent_top1: float | None) -> bool:
-    """A variant replaces the model on its targets only within [nas] max_drop of the model's FP32 top-1."""
-    limit = config["nas"]["max_drop"]
-    if top1 is None or parent_top1 is None or parent_top1 - top1 <= limit:
-        return True
-    log(f"{name}: FP32 top-1 {top1:.2f}% is {parent_top1 - top1:.2f} pp below the model's {parent_top1:.2f}% "
-        f"(more than [nas] max_drop {limit:g}): its targets get the model itself")
-    return False
+def _polished(config: PipelineConfig, base: ModelLine, root: Path, nas: StageRun, pick: str, spec: str,
+              name: str, dry_run: bool) -> tuple[str | None, StageRun | None]:
+    """The pick after [distill] (its spec and stage), or (None, None) when a dry run has not distilled it yet."""
+    inputs = {"teacher": base.fingerprint, "nas": nas.key, "variant": pick, "data": base.calib_sha,
+              "eval": base.eval_sha}
+    if dry_run and not planned(root, "distill", config["distill"], inputs)[1]:
+        log(f"  distill   to run  {planned(root, 'distill', config['distill'], inputs)[0]} ({name})")
+        return None, None
+    run = run_stage(root, "distill", config["distill"], inputs,
+                    lambda folder, resume: _run_distill(config, base, spec, folder), label=name)
+    return run.result["spec"], run
 
 
 def variant_lines(config: PipelineConfig, base: ModelLine, root: Path, dry_run: bool = False
                   ) -> tuple[list[ModelLine], list[StageRun]]:
-    """Run (or reuse) NAS and distillation; one line per distinct variant, for the targets that chose it; and the
-    stage runs (a variant too far below the model gets no line, but its stages ran)."""
+    """Run (or reuse) NAS and [distill]; one line per distinct pick, for the targets that chose it; and the stage
+    runs. Targets whose search kept the parent stay on the base line."""
     nas_config, nas_inputs = _nas_stage(config, base)
     if dry_run:
         folder, done = planned(root, "nas", nas_config, nas_inputs)
@@ -78,27 +88,30 @@ def variant_lines(config: PipelineConfig, base: ModelLine, root: Path, dry_run: 
         if not done:
             return [], []
     nas = run_stage(root, "nas", nas_config, nas_inputs, lambda folder, resume: _run_nas(config, base, folder))
-    by_spec: dict[str, list[str]] = {}
-    for target, spec in nas.result["variants"].items():
-        by_spec.setdefault(spec, []).append(target)
+    base.stages["nas"] = nas  # the report says what the search picked, even when every target keeps the model
+    by_pick: dict[str, list[str]] = {}
+    for target, chosen in nas.result["targets"].items():
+        if chosen["variant"]:
+            by_pick.setdefault(chosen["id"], []).append(target)
     lines, runs = [], [nas]
-    for spec, targets in by_spec.items():
-        name = f"nas-{targets[0]}"
+    for pick, targets in by_pick.items():
+        name, spec = f"nas-{pick}", nas.result["targets"][targets[0]]["variant"]
         stages = {"nas": nas}
-        top1 = nas.result["eval_top1"].get(targets[0])
         if config.enabled("distill"):
-            stage_config, inputs = _distill_stage(config, base, nas.key, targets[0])
-            if dry_run and not planned(root, "distill", stage_config, inputs)[1]:
-                log(f"  distill   to run  {planned(root, 'distill', stage_config, inputs)[0]} ({name})")
+            spec, run = _polished(config, base, root, nas, pick, spec, name, dry_run)
+            if run is None:
                 continue
-            stages["distill"] = run_stage(root, "distill", stage_config, inputs,
-                                          lambda folder, resume, s=spec: _run_distill(config, base, s, folder),
-                                          label=name)
-            runs.append(stages["distill"])
-            spec, top1 = stages["distill"].result["spec"], stages["distill"].result["eval_top1"]
-        if not _close_enough(config, name, top1, nas.result["parent_eval_top1"]):
-            continue
+            stages["distill"] = run
+            runs.append(run)
         line = line_for(config, name, spec, None, targets, parent=base)
         line.stages.update(stages)
         lines.append(line)
     return lines, runs
+
+
+def nas_summaries(lines: list[ModelLine]) -> list[str]:
+    """What the search picked per target (or why the model itself stays), for the pipeline report."""
+    nas = next((line.stages["nas"] for line in lines if "nas" in line.stages), None)
+    if nas is None:
+        return []
+    return [chosen["summary"] for chosen in nas.result["targets"].values()]

@@ -7,7 +7,7 @@ import numpy as np
 
 from vitedge.data import Dataset
 from vitedge.errors import DataError
-from vitedge.export.base import EXPORTERS
+from vitedge.export.base import open_artifact
 from vitedge.export.parity import compare_outputs, cosine_per_sample
 from vitedge.export.run import reference_logits
 from vitedge.models.loaded import LoadedModel
@@ -35,7 +35,7 @@ class Evaluator:
             (self.reference.argmax(1) == data.labels).mean())
 
     def outputs(self, fmt: str, path: Path) -> np.ndarray:
-        runner = EXPORTERS.get(fmt).open_runner(path, self.threads)
+        runner = open_artifact(fmt, path, self.threads)
         return np.concatenate([runner(x) for x, _ in self.data.batches(self.model.spec, BATCH)])
 
     def evaluate(self, fmt: str, path: Path) -> dict:
@@ -53,5 +53,5 @@ class CalibrationProbe:
         self.reference = reference_logits(model, [(self.inputs, None)])
 
     def error(self, fmt: str, path: Path) -> float:
-        outputs = EXPORTERS.get(fmt).open_runner(path, self.threads)(self.inputs)
+        outputs = open_artifact(fmt, path, self.threads)(self.inputs)
         return float((1.0 - cosine_per_sample(self.reference, outputs)).mean())

@@ -18,6 +18,18 @@ __all__ = ["write_report"]
 
 
 
+def _check_files(inputs) -> None:
+    """The report's figures describe the recorded files: a file changed since (or missing) is refused."""
+    from vitedge.validate.run import ArtifactIntegrityError
+
+    for artifact in inputs.artifacts:
+        problem = artifact.verify(inputs.root)
+        if problem:
+            raise ArtifactIntegrityError(f"artifact {artifact.path} ({artifact.format} {artifact.precision}): "
+                                         f"{problem}", "the figures describe the recorded file; re-run quantize, "
+                                         "validate and bench for the changed artifact")
+
+
 def write_report(artifacts: str | Path, validation: str | Path, bench: str | Path, targets: list[str] | None = None,
                  out: str | Path = "runs/report", force: bool = False) -> tuple[Path, Path]:
     """Write OUT/report.md, OUT/report.html and OUT/plots/<target>.png; returns (report.md, report.html)."""
@@ -30,6 +42,7 @@ def write_report(artifacts: str | Path, validation: str | Path, bench: str | Pat
     if (md_path.exists() or html_path.exists()) and not force:
         raise OutputExistsError(f"{out} already holds a report", "pass --force or another --out")
     inputs = load_inputs(artifacts, validation, bench)
+    _check_files(inputs)
     report = report_data(inputs, plan_bundles(inputs, targets))
     images = {}
     for section in report.sections:

@@ -147,6 +147,7 @@ def run_bench(artifacts: list[Artifact], root: Path, targets: list[str], image: 
     from vitedge.targets.profile import get_target
 
     profiles = [get_target(name) for name in targets]
+    _check_runnable(profiles, artifacts)
     measured = [r for p in profiles if p.latency == "measured-here"
                 for r in host_rows(p.name, artifacts, root, image, default_threads(threads or p.threads), p.formats)]
     if any(p.latency != "measured-here" for p in profiles):
@@ -163,7 +164,24 @@ def run_bench(artifacts: list[Artifact], root: Path, targets: list[str], image: 
                         a.format) for a in artifacts if a.format in profile.formats]
             if entries:
                 scripts.append(write_device_scripts(profile.name, profile.kind, entries, out))
+    _check_runnable(profiles, artifacts, rows)
     return BenchResult(out, with_speedup(rows), scripts)
+
+
+def _check_runnable(profiles, artifacts: list[Artifact], rows: list[BenchRow] | None = None) -> None:
+    """A target with no artifact it runs (or, once benched, no row: an estimate needs the ONNX twin) would leave
+    bench.json without it: a bench that selects nothing is an error, not an empty success."""
+    from vitedge.errors import VitedgeError
+
+    present = ", ".join(sorted({f"{a.format} {a.precision}" for a in artifacts}))
+    for profile in profiles:
+        runs = [a for a in artifacts if a.format in profile.formats and a.precision in profile.precisions]
+        if runs and (rows is None or any(r.target == profile.name for r in rows)):
+            continue
+        why = "none of them" if not runs else "no ONNX artifact of the same precision to estimate from"
+        raise VitedgeError(f"target {profile.name} runs {', '.join(profile.formats)} ({profile.runtime}); the "
+                           f"artifacts are {present}: {why}", f"export a format {profile.name} runs, or drop it "
+                           "from --target")
 
 
 def ingest(target_dir: Path, logs: list[Path]) -> list[BenchRow]:
@@ -178,10 +196,14 @@ def ingest(target_dir: Path, logs: list[Path]) -> list[BenchRow]:
         raise VitedgeError(f"{bench_file} not found", "run `vitedge bench ... --target <device> --out <folder>` first")
     doc = read_document(bench_file, "bench")  # every row checked: a hand-edited file is refused, named
     target = Path(target_dir).name
+    tools = _device_tools(target)
     updated = []
     for log_path in logs:
         row = _row_for_log(doc["rows"], target, Path(log_path).name)
         m = parse_device_log(Path(log_path))
+        if m.tool not in tools:
+            raise VitedgeError(f"{log_path} is {m.tool} output, but {target} runs {' / '.join(tools)}",
+                               f"ingest the log its run_on_device.sh wrote for {target}")
         row.update(latency_ms_p50=m.latency_ms_p50, latency_ms_p90=m.latency_ms_p90, obtained=ON_DEVICE,
                    throughput_per_s=m.throughput_per_s,
                    basis=f"{m.tool} {m.tool_version or ''} on the device, log {Path(log_path).name}; {m.note}".strip(),
@@ -192,6 +214,22 @@ def ingest(target_dir: Path, logs: list[Path]) -> list[BenchRow]:
                    if row.get("latency_ms_p50") else None)
     write_json_atomic(bench_file, doc)
     return [BenchRow(**r) for r in updated]
+
+
+DEVICE_TOOLS = {"jetson": ("trtexec",), "android": ("benchmark_model",), "board": ("benchmark_model",)}
+
+
+def _device_tools(target: str) -> tuple[str, ...]:
+    """The benchmark tools whose logs a target's rows take; a target measured here takes none."""
+    from vitedge.errors import VitedgeError
+    from vitedge.targets.profile import get_target
+
+    profile = get_target(target)
+    if profile.latency == "measured-here" or profile.kind not in DEVICE_TOOLS:
+        raise VitedgeError(f"{target} is measured on this host by `vitedge bench`: there is no device log to ingest",
+                           "ingest takes the logs of a device target's run_on_device.sh (e.g. jetson-orin-nano, "
+                           "android-arm64)")
+    return DEVICE_TOOLS[profile.kind]
 
 
 def _row_for_log(rows: list[dict], target: str, log_name: str) -> dict:

@@ -18,6 +18,7 @@ Flag sources (checked, not guessed):
 """
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ from vitedge.fileio import write_text_atomic
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DELEGATES = ("xnnpack", "gpu")
+MAX_LOG_BYTES = 64 << 20  # a trtexec / benchmark_model log is a few KiB to a few MiB (verbose)
 KIND_FORMATS = {"jetson": "onnx", "android": "tflite"}
 TRTEXEC = "/usr/src/tensorrt/bin/trtexec"  # JetPack 6 location
 DEVICE_DIR = "/data/local/tmp"  # writable and executable for adb shell
@@ -291,14 +293,33 @@ def parse_benchmark_model(text: str) -> DeviceMeasurement:
 
 def parse_device_log(path: Path) -> DeviceMeasurement:
     """Parse a device log, telling trtexec from benchmark_model by its text."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise VitedgeError(f"cannot read device log {path}: {exc}") from None
+    from vitedge.readfile import read_bytes
+
+    text = read_bytes(path, "device log", "pass the log the device script wrote (trtexec or benchmark_model output)",
+                      MAX_LOG_BYTES).decode("utf-8", errors="replace")
     if "=== Performance summary ===" in text or "TensorRT.trtexec" in text:
-        return parse_trtexec(text)
+        return _checked(parse_trtexec(text), path)
     if "Inference timings in us" in text or "Running benchmark for at least" in text:
-        return parse_benchmark_model(text)
+        return _checked(parse_benchmark_model(text), path)
     raise VitedgeError(f"{path} is neither trtexec nor benchmark_model output",
                        'expected "=== Performance summary ===" (trtexec) or "Inference timings in us" '
                        "(benchmark_model)")
+
+
+MAX_LATENCY_MS = 3_600_000.0  # one inference taking an hour is a broken log, not a measurement
+
+
+def _checked(m: DeviceMeasurement, path: Path) -> DeviceMeasurement:
+    """Every figure a positive, finite, plausible number: a NaN, negative or 1e300 ms latency never reaches
+    bench.json (it would rank the artifact and fill the speed-up)."""
+    figures = {"latency p50": m.latency_ms_p50, "latency p90": m.latency_ms_p90, "latency min": m.latency_ms_min,
+               "latency mean": m.latency_ms_mean}
+    for name, value in figures.items():
+        if value is not None and not (math.isfinite(value) and 0 < value <= MAX_LATENCY_MS):
+            raise VitedgeError(f"device log {path}: {m.tool} {name} = {value!r} ms is not a plausible latency "
+                               f"(a finite number above 0 and at most {MAX_LATENCY_MS:g} ms)",
+                               "the log is damaged or was edited; re-run the device script and ingest its log")
+    if m.throughput_per_s is not None and not (math.isfinite(m.throughput_per_s) and m.throughput_per_s > 0):
+        raise VitedgeError(f"device log {path}: {m.tool} throughput = {m.throughput_per_s!r} per second is not "
+                           "plausible", "the log is damaged or was edited; re-run the device script")
+    return m

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vitedge.export.base import EXPORTERS
+from vitedge.export.base import EXPORTERS, open_artifact
 from vitedge.versions import tool_versions
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
@@ -65,10 +65,10 @@ def measure(path: Path, fmt: str, image: np.ndarray, threads: int, *, warmup: in
     """Batch-1 latency of one artifact. `image` is one normalized input (1 x C x H x W float32)."""
     exporter = EXPORTERS.get(fmt)
     if fmt == "openvino":
-        run = exporter.open_runner(path, threads, precision_hint=openvino_hint)
+        run = open_artifact(fmt, path, threads, precision_hint=openvino_hint)
         executed = exporter.inference_precision(path, openvino_hint)
     else:
-        run, executed = exporter.open_runner(path, threads), "as stored"
+        run, executed = open_artifact(fmt, path, threads), "as stored"
     times = _timed_runs(run, image, warmup, min_iterations, min_seconds, max_iterations)
     mean = statistics.fmean(times)
     cv = statistics.pstdev(times) / mean if mean else 0.0

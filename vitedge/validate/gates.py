@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vitedge.errors import VitedgeError
+from vitedge.readfile import read_text
 from vitedge.schema import ARTIFACT_FORMATS, ARTIFACT_PRECISIONS, SchemaError, number, require, string_list
 
 # type -> (metrics it applies to, the figure it reads for each metric, comparison, unit)
@@ -37,6 +38,7 @@ GATE_KEYS = {"metric", "type", "value", "formats", "precisions", "optional"}
 VALUE_RANGES = {"max-drop": (-100.0, 100.0), "min-agreement": (0.0, 1.0), "min-cosine": (-1.0, 1.0),
                 "min-worst-cosine": (-1.0, 1.0), "max-class-drop": (-100.0, 100.0), "max-kl": (0.0, 1e6),
                 "min-psnr": (0.0, 1000.0)}
+MAX_GATES_BYTES = 1 << 20  # a gates file is a few hundred bytes
 GATE_EXAMPLE = 'e.g. [[gate]] metric = "top1" type = "max-drop" value = 0.3 (one [[gate]] table per gate)'
 
 
@@ -127,9 +129,10 @@ def read_gates(path: str | Path | None) -> tuple[Gate, ...]:
     if path is None:
         return DEFAULT_GATES
     path = Path(path)
+    text = read_text(path, "gates file", GATE_EXAMPLE, MAX_GATES_BYTES)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        doc = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise GateError(f"gates file {path} could not be read: {exc}", GATE_EXAMPLE) from None
     unknown = sorted(set(doc) - {"gate"})
     if unknown or not isinstance(doc.get("gate"), list) or not doc["gate"]:
@@ -150,3 +153,16 @@ def check_coverage(gates: tuple[Gate, ...], artifacts, source: str | Path | None
         raise GateError(f"{where} ({gate.name}) selects none of the {len(artifacts)} artifact(s) validated "
                         f"(formats / precisions present: {', '.join(f'{f} {p}' for f, p in present)})",
                         "fix its formats / precisions, or add optional = true to the gate if it may match nothing")
+
+
+LABELLED_FIGURES = ("top1_drop_pp", "top5_drop_pp", "worst_class_drop_pp")  # need the true class of each image
+
+
+def check_labelled(gates: tuple[Gate, ...], labelled: bool, data: str, source: str | Path | None) -> None:
+    """Refuse gates on accuracy (drops against the true labels) for data without labels: they could only fail."""
+    needing = [g.name for g in gates if g.figure in LABELLED_FIGURES]
+    if needing and not labelled:
+        where = f"gates file {source}" if source else "the default gates"
+        raise GateError(f"the evaluation data {data} has no labels, but {where} check accuracy against them "
+                        f"({'; '.join(needing)})", "pass labelled held-out images with --data, or gates that need "
+                        "no labels (top1 min-agreement, logits min-cosine / max-kl / min-psnr)")

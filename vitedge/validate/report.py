@@ -77,7 +77,8 @@ def _row(r: ArtifactReport) -> str:
     m, a = r.metrics, r.artifact
     drop = m.get("top1_drop_pp")
     ci = m.get("top1_drop_ci95_pp")
-    drop_text = "-" if drop is None else f"{drop:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    interval = "[undefined: one image]" if not ci or None in ci else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    drop_text = "-" if drop is None else f"{drop:+.2f} {interval}"
     worst = f"{m['worst_class']}: {m['worst_class_drop_pp']:+.2f}" if "worst_class" in m else "-"
     cells = [("PASS" if r.passed else "**FAIL**"), a.format, a.precision, r.executed_precision, f"`{a.path}`",
              _pct(m.get("top1")), drop_text, _pct(m.get("top1_agreement")), f"{m['mean_cosine']:.5f}",

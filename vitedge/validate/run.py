@@ -12,7 +12,7 @@ from vitedge.console import log
 from vitedge.data import Dataset
 from vitedge.data.overlap import image_hashes
 from vitedge.errors import DataError, VitedgeError
-from vitedge.export.base import EXPORTERS
+from vitedge.export.base import EXPORTERS, open_artifact
 from vitedge.export.run import reference_logits
 from vitedge.models.loaded import LoadedModel
 from vitedge.schema import ARTIFACT_FORMATS, ARTIFACT_PRECISIONS
@@ -130,10 +130,10 @@ def _run(artifact: Artifact, root: Path, data: Dataset, model: LoadedModel, thre
     path = root / artifact.path
     if artifact.format == "openvino":
         hint = "f32" if full_precision else None
-        runner = exporter.open_runner(path, threads, precision_hint=hint)
+        runner = open_artifact(artifact.format, path, threads, precision_hint=hint)
         executed = exporter.inference_precision(path, hint)
     else:
-        runner, executed = exporter.open_runner(path, threads), f"{artifact.precision} (as stored)"
+        runner, executed = open_artifact(artifact.format, path, threads), f"{artifact.precision} (as stored)"
     outputs = np.concatenate([runner(x) for x, _ in data.batches(model.spec, BATCH)])
     runtime = f"{exporter.runtime} {tool_versions((exporter.runtime,)).get(exporter.runtime, '?')}, {threads} threads"
     return outputs, runtime, executed
@@ -152,7 +152,8 @@ def _small_set_warnings(reports: list[ArtifactReport], gates: tuple[Gate, ...], 
     for report in reports:
         interval = report.metrics.get("top1_drop_ci95_pp")
         for gate in drop_gates:
-            if interval and gate.applies_to(report.artifact.format, report.artifact.precision):
+            if interval and None not in interval and gate.applies_to(report.artifact.format,
+                                                                     report.artifact.precision):
                 half = (interval[1] - interval[0]) / 2
                 if half > gate.value:
                     warnings.append(f"{report.artifact.path}: with {count} images the 95% interval of the top-1 "

@@ -44,7 +44,7 @@ def test_labels_file_inside_is_read(cli, tiny, tmp_path):
     ("", ["holds no class names"]),
     ("\n  \n", ["holds no class names"]),
     ("a\nb\nc\n", ["3 labels for a head of 10 classes"]),
-    (b"\xff\xfe\x00a", ["unreadable"]),
+    (b"\xff\xfe\x00a", ["not UTF-8"]),
 ])
 def test_bad_labels_file(cli, guard, tiny, tmp_path, content, mentions):
     path = tiny.parent / "labels.txt"

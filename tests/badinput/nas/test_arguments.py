@@ -7,8 +7,8 @@ from .._helpers import assert_flag_refused, mnist_with_labels, parse
 
 
 @pytest.mark.parametrize("flag, value, mention", [
-    ("--min-depth", "0", ">= 1"), ("--candidates", "0", ">= 1"), ("--steps", "-1", ">= 0"),
-    ("--held-out", "0", ">= 1"), ("--max-drop", "-1", "from 0 to 100"), ("--budget-fraction", "0", "above 0"),
+    ("--min-depth", "0", ">= 1"), ("--screen", "0", ">= 1"), ("--epochs", "-1", ">= 0"),
+    ("--finalists", "0", ">= 1"), ("--batch-size", "0", ">= 1"), ("--lr", "0", "> 0"), ("--max-drop", "-1", "from 0 to 100"), ("--budget-fraction", "0", "above 0"),
     ("--budget-fraction", "1", "below 1"), ("--budget-fraction", "nan", "above 0"), ("--seed", "-1", "from 0"),
     ("--threads", "0", "from 1"),
 ])
@@ -30,7 +30,6 @@ def test_min_depth_above_the_model_depth(cli, guard, tmp_path):
 def test_labels_outside_the_model_classes(cli, guard, tmp_path):
     data = mnist_with_labels(tmp_path / "data.npz", [2, 10, 11], count=96)
     g = guard()
-    outcome = cli("nas", "vit4mnist", "--budget-fraction", "0.5", "--data", data, "--held-out", 32,
-                  "--out", tmp_path / "out")
+    outcome = cli("nas", "vit4mnist", "--data", data, "--out", tmp_path / "out")
     assert_refused(outcome, str(data), "outside the 10 classes of vit4mnist")
     g.check(tmp_path / "out")

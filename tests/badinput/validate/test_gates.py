@@ -107,7 +107,7 @@ def test_scoped_gate_that_matches_runs(cli, tmp_path, exported):
 def test_unknown_names_in_filter_flags(cli, guard, tmp_path, exported, flag, value, mention):
     g = guard()
     outcome = cli("validate", exported, "--report", tmp_path / "report", "--samples", 32, flag, value)
-    assert_refused(outcome, flag, mention, "allowed values")
+    assert_refused(outcome, flag, mention, "allowed")
     g.check(tmp_path / "report")
 
 

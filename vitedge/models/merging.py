@@ -1,0 +1,66 @@
+"""Token merging (ToMe, Bolya et al. 2023): after each block's attention, merge the `r` most similar token pairs.
+
+Bipartite soft matching: tokens alternate between set A and set B; each A token finds its most similar B token
+(cosine of the attention keys, averaged over heads); the `r` A tokens with the closest match are averaged into their
+B token (weighted by how many image patches each already stands for), the rest stay. The class token is never
+merged. Attention then adds log(size) to its logits (proportional attention), so a merged token counts as the
+patches it holds. No training is needed: a pretrained ViT keeps most of its predictions at far fewer tokens.
+
+Written with dense ops only (ArgMax, TopK, Equal, CumSum, MatMul) instead of gather / scatter, so ONNX Runtime,
+OpenVINO and LiteRT all run it; the shapes are static for a given input size and `r`.
+"""
+from __future__ import annotations
+
+import torch
+
+PROTECTED = 1  # leading tokens never merged: the class token
+
+
+def merge_count(tokens: int, r: int, protected: int = PROTECTED) -> int:
+    """Tokens merged at a block that receives `tokens` tokens: r, capped so every A token but the protected one can
+    merge at most once (ToMe's cap: half the tokens)."""
+    set_a = (tokens + 1) // 2
+    return max(0, min(r, set_a - protected))
+
+
+def _one_hot(index: torch.Tensor, width: int, dtype: torch.dtype) -> torch.Tensor:
+    """index (..., n) -> (..., n, width) one-hot rows, as float (Equal against a range; exports everywhere)."""
+    return (index.unsqueeze(-1) == torch.arange(width, device=index.device)).to(dtype)
+
+
+def merge_tokens(x: torch.Tensor, size: torch.Tensor, keys: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge `r` tokens of x (B, N, C) whose sizes are size (B, N, 1), matched by keys (B, N, K)."""
+    r = merge_count(x.shape[1], r)
+    if r == 0:
+        return x, size
+    metric = keys / keys.norm(dim=-1, keepdim=True)
+    a, b = metric[:, ::2], metric[:, 1::2]
+    scores = a @ b.transpose(-1, -2)  # (B, Na, Nb) cosine similarities in [-1, 1]
+    best, match = scores.max(dim=-1)  # each A token's closest B token
+    best = torch.cat([torch.full_like(best[:, :PROTECTED], -2.0), best[:, PROTECTED:]], dim=1)
+    chosen = best.topk(r, dim=-1).indices  # the r A tokens that merge
+    na, nb = a.shape[1], b.shape[1]
+    merged = _one_hot(chosen, na, x.dtype).sum(dim=1)  # (B, Na): 1 where the A token merges
+    kept = 1.0 - merged
+    position = torch.cumsum(kept, dim=-1) - 1.0  # where each kept A token goes, in order
+    keep_rows = (position.unsqueeze(1) == torch.arange(na - r, device=x.device, dtype=x.dtype)[None, :, None])
+    keep_rows = keep_rows.to(x.dtype) * kept.unsqueeze(1)  # (B, Na - r, Na)
+    into = _one_hot(match, nb, x.dtype) * merged.unsqueeze(-1)  # (B, Na, Nb): merging A token -> its B token
+    weighted = x * size
+    xa, xb, sa, sb = weighted[:, ::2], weighted[:, 1::2], size[:, ::2], size[:, 1::2]
+    new_b = xb + into.transpose(1, 2) @ xa
+    new_sb = sb + into.transpose(1, 2) @ sa
+    out = torch.cat([keep_rows @ xa, new_b], dim=1)
+    new_size = torch.cat([keep_rows @ sa, new_sb], dim=1)
+    return out / new_size, new_size
+
+
+def proportional_bias(size: torch.Tensor) -> torch.Tensor:
+    """(B, N, 1) token sizes -> (B, 1, 1, N) attention-logit bias log(size)."""
+    return size.log().transpose(1, 2).unsqueeze(1)
+
+
+def size_weighted_mean(x: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    """Mean over tokens of x (B, N, C) where each token stands for `size` patches."""
+    return (x * size).sum(dim=1) / size.sum(dim=1)
+

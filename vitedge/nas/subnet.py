@@ -1,0 +1,83 @@
+"""A sub-network of a pretrained ViT, named by the knobs that keep its pretrained behaviour.
+
+    SubnetConfig(resolution=192, blocks=(0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11), heads=3, mlp=768, embed=192, merge=8)
+
+`resolution` is the input size (a multiple of the patch size; position embeddings are interpolated), `blocks` the
+parent blocks kept (in order), `heads` / `mlp` / `embed` uniform widths, `merge` the tokens merged after each block's
+attention (ToMe, models/merging.py; 0: none). Widths keep the parent's most important units: the supernet reorders
+them once (reorder.py), so a width is a prefix of the parent's units.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from vitedge.models.vit import ViTConfig
+
+
+@dataclass(frozen=True, order=True)
+class SubnetConfig:
+    resolution: int
+    blocks: tuple[int, ...]
+    heads: int
+    mlp: int
+    embed: int
+    merge: int = 0
+
+    def __post_init__(self):
+        if not self.blocks or list(self.blocks) != sorted(set(self.blocks)):
+            raise ValueError(f"blocks must be increasing parent block indices, got {self.blocks}")
+        if min(self.resolution, self.heads, self.mlp, self.embed) < 1 or self.merge < 0:
+            raise ValueError(f"every width must be positive and merge >= 0: {self}")
+
+    @property
+    def depth(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def key(self) -> str:
+        """A short stable id: the same configuration always gets the same id."""
+        return "s" + hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+
+    def label(self) -> str:
+        merge = f", merge {self.merge}" if self.merge else ""
+        return f"{self.resolution}px, depth {self.depth}, heads {self.heads}, mlp {self.mlp}, embed {self.embed}{merge}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["blocks"] = list(self.blocks)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SubnetConfig":
+        return cls(int(d["resolution"]), tuple(int(b) for b in d["blocks"]), int(d["heads"]), int(d["mlp"]),
+                   int(d["embed"]), int(d.get("merge", 0)))
+
+
+def largest(parent: ViTConfig) -> SubnetConfig:
+    """The parent itself."""
+    return SubnetConfig(parent.img_size, tuple(range(parent.depth)), parent.num_heads, parent.mlp_dim_of(0),
+                        parent.embed_dim, parent.token_merge)
+
+
+def check_uniform(parent: ViTConfig) -> str | None:
+    """Why the supernet cannot take this parent (per-block widths), or None."""
+    heads = {parent.heads_of(i) for i in range(parent.depth)}
+    mlps = {parent.mlp_dim_of(i) for i in range(parent.depth)}
+    if len(heads) > 1 or len(mlps) > 1:
+        return f"per-block widths (heads {sorted(heads)}, MLP {sorted(mlps)}): the supernet needs uniform blocks"
+    return None
+
+
+def subnet_architecture(parent: ViTConfig, sub: SubnetConfig) -> ViTConfig:
+    """The standalone ViTConfig of `sub` (what extract() builds and a variant's spec file records)."""
+    if sub.resolution % parent.patch_size:
+        raise ValueError(f"resolution {sub.resolution} is not a multiple of the patch size {parent.patch_size}")
+    if max(sub.blocks) >= parent.depth:
+        raise ValueError(f"block {max(sub.blocks)} does not exist in a parent of depth {parent.depth}")
+    if sub.heads > parent.num_heads or sub.mlp > parent.mlp_dim_of(0) or sub.embed > parent.embed_dim:
+        raise ValueError(f"{sub.label()} is wider than the parent")
+    return parent.replace(img_size=sub.resolution, depth=sub.depth, num_heads=sub.heads, embed_dim=sub.embed,
+                          head_dim=parent.per_head_dim, block_heads=None, block_mlp_dims=(sub.mlp,) * sub.depth,
+                          mlp_ratio=sub.mlp / sub.embed, token_merge=sub.merge)
