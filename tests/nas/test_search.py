@@ -93,3 +93,20 @@ def test_a_gain_whose_interval_reaches_one_is_not_kept(space):
     timings[sub] = {"x86-cpu": timing(8.0, low=0.99)}
     _, effects = prune(space, timings, "x86-cpu")
     assert not effects[f"{knob}={value}"]["kept"]
+
+
+def test_resolution_and_depth_keep_values_between_kept_ones():
+    """Fewer blocks is always less work: a noisy reading of a milder depth does not drop it when a bolder one is
+    kept. Width knobs have no such rule."""
+    space = default_space(tiny_model(depth=6, img_size=56).config, (5, 4, 3, 2, 1, 0))
+    assert len(space.depth) == 4 and len(space.resolution) >= 3
+    timings = {}
+    for (knob, value), sub in single_knob_configs(space).items():
+        timings[sub] = {"x86-cpu": timing(10.0)}
+    bold = space.config(space.resolution[0], space.depth[-1], space.heads[0], space.mlp[0], space.embed[0])
+    mild = space.config(space.resolution[-1], space.depth[0], space.heads[0], space.mlp[0], space.embed[0])
+    timings[bold] = {"x86-cpu": timing(6.0)}
+    timings[mild] = {"x86-cpu": timing(7.0)}
+    pruned, effects = prune(space, timings, "x86-cpu")
+    assert pruned.depth == space.depth and pruned.resolution == space.resolution
+    assert pruned.heads == (space.heads[0],) and not effects[f"heads={space.heads[1]}"]["kept"]

@@ -13,28 +13,38 @@ import numpy as np
 
 from vitedge.models.vit import ViTConfig
 
-FEATURES = ("linear_macs", "attention_macs", "token_activations", "softmax_volume", "layers", "constant")
+FEATURES = ("linear_macs", "attention_macs", "merge_macs", "token_activations", "softmax_volume", "layers",
+            "constant")
 
 
 def features(cfg: ViTConfig) -> np.ndarray:
-    """Work counts of one image through `cfg` (batch 1), in FEATURES order."""
+    """Work counts of one image through `cfg` (batch 1), in FEATURES order. With token merging each block's MLP and
+    the next block run on fewer tokens, and the merge itself costs three dense (N/2 x N/2 x C) matmuls."""
+    from vitedge.models.merging import merge_count
+
     patches = cfg.num_patches
     tokens = patches + int(cfg.class_token)
     dim, hd = cfg.embed_dim, cfg.per_head_dim
     linear = patches * dim * cfg.in_chans * cfg.patch_size ** 2
-    attention = activations = softmax = 0
+    attention = merging = activations = softmax = 0
     for b in range(cfg.depth):
         heads, hidden = cfg.heads_of(b), cfg.mlp_dim_of(b)
-        linear += tokens * dim * 4 * heads * hd + 2 * tokens * dim * hidden
+        linear += tokens * dim * 4 * heads * hd
         attention += 2 * heads * tokens * tokens * hd
-        activations += tokens * (6 * dim + 5 * heads * hd + 3 * hidden)
         softmax += heads * tokens * tokens
+        activations += tokens * (3 * dim + 5 * heads * hd)
+        if cfg.token_merge:
+            merged = merge_count(tokens, cfg.token_merge)
+            merging += 3 * ((tokens + 1) // 2) * (tokens // 2) * dim
+            tokens -= merged
+        linear += 2 * tokens * dim * hidden
+        activations += tokens * (3 * dim + 3 * hidden)
     width = dim
     if cfg.num_classes > 0:
         for hidden in cfg.head_hidden:
             linear, width = linear + width * hidden, hidden
         linear += width * cfg.num_classes
-    return np.array([linear, attention, activations, softmax, cfg.depth, 1.0], dtype=np.float64)
+    return np.array([linear, attention, merging, activations, softmax, cfg.depth, 1.0], dtype=np.float64)
 
 
 def nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:

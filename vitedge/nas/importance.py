@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vitedge.console import log
 from vitedge.data.dataset import Dataset
 from vitedge.models.loaded import LoadedModel
 
@@ -95,16 +96,22 @@ def taylor_scores(model: LoadedModel, data: Dataset, batch: int = 32):
     return scores[:depth], scores[depth:2 * depth], scores[-1], loss_name
 
 
+BLOCK_ORDER_IMAGES = 96  # the KL of a missing block ranks blocks clearly on this many images
+
+
 @torch.no_grad()
-def block_removal_order(model: LoadedModel, data: Dataset, batch: int = 64) -> tuple[list[int], list[float]]:
-    """Greedy: drop the block whose absence moves the outputs least (KL from the parent), then repeat."""
+def block_removal_order(model: LoadedModel, data: Dataset, batch: int = 64, keep: int = 1
+                        ) -> tuple[list[int], list[float]]:
+    """Greedy: drop the block whose absence moves the outputs least (KL from the parent), then repeat until `keep`
+    blocks are left (the rest follow in their order)."""
     module = model.module
-    images = [x for x, _ in _batches(model, data, batch)]
+    subset = Dataset(data.images[:BLOCK_ORDER_IMAGES], None, data.source)
+    images = [x for x, _ in _batches(model, subset, batch)]
     reference = [F.log_softmax(module(x), -1) for x in images]
     original = module.blocks
     kept, order, kls = list(range(len(original))), [], []
     try:
-        while len(kept) > 1:
+        while len(kept) > max(1, keep):
             trials = {}
             for block in kept:
                 module.blocks = nn.Sequential(*[original[i] for i in kept if i != block])
@@ -114,17 +121,18 @@ def block_removal_order(model: LoadedModel, data: Dataset, batch: int = 64) -> t
             kept.remove(best)
             order.append(best)
             kls.append(trials[best] / sum(len(x) for x in images))
+            log(f"nas: block order: dropping block {best} next (KL {kls[-1]:.4f}); {len(kept)} left")
     finally:
         module.blocks = original
     return order + kept, kls
 
 
-def measure_importance(model: LoadedModel, data: Dataset, batch: int = 32) -> Importance:
+def measure_importance(model: LoadedModel, data: Dataset, batch: int = 32, keep: int = 1) -> Importance:
     """Scores of every block, head, neuron and channel of `model` (a vitedge VisionTransformer) on `data`."""
     if not hasattr(model.module, "cfg") or not hasattr(model.module, "blocks"):
         from vitedge.errors import ModelSourceError
         raise ModelSourceError(f"{model.name} is not a vitedge VisionTransformer; NAS slices only those",
                                "load it with vitedge.load_model (built-in name, timm name + weights, spec file)")
     heads, neurons, channels, loss = taylor_scores(model, data, batch)
-    order, kls = block_removal_order(model, data, max(batch, 64))
+    order, kls = block_removal_order(model, data, max(batch, 64), keep)
     return Importance(tuple(order), tuple(kls), heads, neurons, channels, len(data), loss)

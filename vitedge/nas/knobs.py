@@ -41,8 +41,12 @@ def faster(timing: Timing) -> bool:
     return timing.speedup >= MIN_GAIN and (low is None or low > 1.0)
 
 
+MONOTONE = ("resolution", "depth")  # fewer tokens or blocks is always less work: a kept value keeps the milder ones
+
+
 def prune(space: SearchSpace, timings: dict[SubnetConfig, dict[str, Timing]], target: str) -> tuple[SearchSpace, dict]:
-    """The target's space (knob values that make it faster) and, per knob value, its speed-up and verdict."""
+    """The target's space (knob values that make it faster) and, per knob value, its speed-up and verdict. For
+    resolution and depth, a value milder than a kept one stays too (a lone slow reading there is noise)."""
     kept: dict[str, list[int]] = {k: [] for k in KNOBS}
     effects = {}
     for (knob, value), sub in single_knob_configs(space).items():
@@ -50,6 +54,14 @@ def prune(space: SearchSpace, timings: dict[SubnetConfig, dict[str, Timing]], ta
         effects[f"{knob}={value}"] = {"speedup": timing.speedup, "kept": faster(timing)}
         if faster(timing):
             kept[knob].append(value)
+    for knob in MONOTONE:
+        values = getattr(space, knob)  # largest first
+        if kept[knob]:
+            boldest = max(values.index(v) for v in kept[knob])
+            for value in values[1:boldest + 1]:
+                if value not in kept[knob]:
+                    kept[knob].append(value)
+                    effects[f"{knob}={value}"]["kept"] = "between kept values"
     return space.restrict(**{k: tuple(v) for k, v in kept.items()}), effects
 
 

@@ -18,11 +18,12 @@ import numpy as np
 from vitedge.console import log
 from vitedge.export.base import EXPORTERS
 from vitedge.models.loaded import LoadedModel
+from vitedge.nas.cost import features
 from vitedge.nas.elastic import extract
 from vitedge.nas.evaluate import spec_at
-from vitedge.nas.subnet import SubnetConfig
+from vitedge.nas.subnet import SubnetConfig, subnet_architecture
 from vitedge.targets.bench import ESTIMATED, MEASURED_HERE, default_threads
-from vitedge.targets.estimate import count_graph, estimate_latency_ms, host_correction
+from vitedge.targets.estimate import GraphCost, count_graph, estimate_latency_ms, host_correction
 from vitedge.targets.interleave import interleaved
 from vitedge.targets.profile import get_target
 
@@ -82,7 +83,7 @@ class LatencyLab:
         out = {}
         for sub in configs:
             out[sub] = {}
-            cost = count_graph(self._onnx[sub]) if sub != self.parent else parent_cost
+            cost = self._cost(sub, parent_cost) if sub != self.parent else parent_cost
             for profile in self.profiles:
                 out[sub][profile.name] = host[sub] if profile.latency == "measured-here" else \
                     self._estimate(cost, parent_cost, profile, correction)
@@ -100,6 +101,18 @@ class LatencyLab:
                  f"in one process; median of round medians")
         return {sub: Timing(round(stats[sub.key].ms, 5), round(stats[sub.key].ratio, 4), MEASURED_HERE, basis,
                             stats[sub.key].to_dict()) for sub in configs}
+
+    def _cost(self, sub: SubnetConfig, parent_cost: GraphCost) -> GraphCost:
+        """The configuration's graph cost; where ONNX shape inference loses shapes (after token merging), the
+        parent's graph cost scaled by the analytic work ratio (cost.features) instead."""
+        cost = count_graph(self._onnx[sub])
+        if not cost.unresolved:
+            return cost
+        work = lambda s: features(subnet_architecture(self.vit.cfg, s))
+        mine, parents = work(sub), work(self.parent)
+        macs = lambda f: f[0] + f[1] + f[2]
+        return GraphCost(round(parent_cost.macs * macs(mine) / macs(parents)), cost.weight_bytes,
+                         round(parent_cost.activation_bytes * mine[3] / parents[3]))
 
     def _estimate(self, cost, parent_cost, profile, correction: float) -> Timing:
         estimate = estimate_latency_ms(cost, profile, PRECISION, correction)

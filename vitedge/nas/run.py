@@ -26,10 +26,14 @@ from vitedge.nas.importance import Importance, measure_importance
 from vitedge.nas.knobs import calibration_configs, fit_models, prune
 from vitedge.nas.latency import LatencyLab
 from vitedge.nas.reorder import reorder_by_importance
-from vitedge.nas.search import (Entry, Limits, TargetPick, choose, finalists, predictions, screen, screen_set)
-from vitedge.nas.space import SearchSpace, default_space
+from vitedge.nas.search import (Entry, Limits, TargetPick, choose, finalists, predictions, screen, screen_set,
+                                to_time)
+from vitedge.nas.space import SearchSpace, default_space, lowest_depth
 from vitedge.nas.subnet import check_uniform
 from vitedge.nas.supernet import SupernetSettings, TrainingRecord, bf16_available, train_supernet
+
+
+CANDIDATES = 3  # per finalist: near-front configurations evaluated on every search image
 
 
 @dataclass
@@ -161,8 +165,9 @@ def _prepare(parent: LoadedModel, train: Dataset, config: NASConfig):
     """Importance of every unit, the parent reordered by it (the supernet's start) and the search space."""
     count = min(len(train), config.importance_samples)
     log(f"nas: importance of blocks, heads, neurons and channels on {count} images")
+    lowest = config.min_depth or lowest_depth(parent.config)
     importance = measure_importance(parent, Dataset(train.images[:count], None if train.labels is None else
-                                                    train.labels[:count], train.source))
+                                                    train.labels[:count], train.source), keep=lowest)
     vit = reorder_by_importance(parent.module, importance)
     space = default_space(parent.config, importance.removal_order, config.min_depth, config.embed, config.merge)
     return importance, vit, space
@@ -196,20 +201,22 @@ def _search(vit, parent: LoadedModel, images: SearchImages, union: SearchSpace, 
     log(f"nas: screening {len(configs)} configurations of {union.size} on {images} search images (no retraining)")
     entries = screen(evaluator, configs, images)
     predictions(entries, spaces, models)
-    per_target = {t: finalists(entries, t, config.limits(t), config.finalists) for t in config.targets}
-    chosen = {e.sub: e for near in per_target.values() for e in near}
-    chosen[union.largest()] = next(e for e in entries if e.sub == union.largest())
-    log(f"nas: {len(chosen)} finalists on all {len(search)} search images (FP32) and timed per target")
+    parent_entry = next(e for e in entries if e.sub == union.largest())
+    candidates = {t: finalists(entries, t, config.limits(t), CANDIDATES * config.finalists) for t in config.targets}
+    evaluated = {e.sub: e for near in candidates.values() for e in near} | {parent_entry.sub: parent_entry}
+    log(f"nas: {len(evaluated)} candidates on all {len(search)} search images (FP32)")
     evaluator.bf16 = False
-    for entry in chosen.values():
+    for entry in evaluated.values():
         entry.full = evaluator.evaluate(entry.sub)
+    chosen = {e.sub: e for t in config.targets for e in to_time(
+        [c for c in candidates[t] if c.sub != parent_entry.sub], t, config.limits(t), config.finalists)}
+    chosen[parent_entry.sub] = parent_entry
     timings = lab.measure(list(chosen))
     for sub, by_target in timings.items():
         chosen[sub].timings = by_target
-    parent_entry = chosen[union.largest()]
     picks = [choose(t, list(chosen.values()), parent_entry, config.limits(t)) for t in config.targets]
     for p in picks:
-        if not [e for e in per_target[p.target] if e.sub != parent_entry.sub]:
+        if not [e for e in candidates[p.target] if e.sub != parent_entry.sub]:
             best = max((e.screen["agreement"] for e in entries if e.sub != parent_entry.sub), default=0.0)
             p.reason = (f"no screened configuration came near the limits (best agreement with the parent "
                         f"{best:.1f}% on {images} images, floor {config.min_agreement:g}%): train the supernet "

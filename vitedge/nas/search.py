@@ -3,9 +3,10 @@ latency per target, evaluate and time the finalists for real, and pick per targe
 
 1. Screen: the largest, the smallest, every single-knob change and random configurations (seeded) of the union of
    the targets' spaces, each scored on the first `screen_images` search images.
-2. Finalists per target: configurations close to the front of (predicted latency, screened agreement), spread
-   over the latency range.
-3. Finalists are scored on every search image (FP32) and timed (interleaved with the parent) or estimated.
+2. Candidates per target: configurations close to the front of (predicted latency, screened agreement), spread
+   over the latency range; each is scored on every search image (FP32).
+3. Finalists per target: the candidates within the accuracy limits with the lowest predicted latency, plus a few
+   others to draw the front; timed (interleaved with the parent) or estimated.
 4. Pick: the fastest finalist within max_drop pp top-1 (with labels), at least min_agreement % agreement with the
    parent, and within the latency budget. None when nothing qualifies, with the reason.
 """
@@ -110,13 +111,32 @@ def finalists(entries: list[Entry], target: str, limits: Limits, count: int) -> 
     return [near[round(i * step)] for i in range(count)]
 
 
-def eligible(entry: Entry, target: str, limits: Limits, budget: float | None) -> str | None:
-    """Why `entry` cannot be the target's pick, or None when it can."""
+def accuracy_problem(entry: Entry, limits: Limits) -> str | None:
+    """Why `entry`'s full evaluation is outside the accuracy limits, or None."""
     f = entry.full or {}
     if limits.max_drop is not None and f.get("drop_pp") is not None and f["drop_pp"] > limits.max_drop:
         return f"top-1 drop {f['drop_pp']:.2f} pp > {limits.max_drop:g}"
     if f.get("agreement", 0.0) < limits.min_agreement:
         return f"agreement {f.get('agreement', 0.0):.1f}% < {limits.min_agreement:g}%"
+    return None
+
+
+def to_time(candidates: list[Entry], target: str, limits: Limits, count: int) -> list[Entry]:
+    """The fully evaluated candidates worth timing on `target`: the `count` within the accuracy limits predicted
+    fastest, and a few others spread over the rest (they draw the front)."""
+    ordered = sorted(candidates, key=lambda e: e.predicted[target])
+    within = [e for e in ordered if accuracy_problem(e, limits) is None][:count]
+    rest = [e for e in ordered if e not in within]
+    extra = max(1, count // 3)
+    step = max(1, len(rest) // extra)
+    return within + rest[::step][:extra]
+
+
+def eligible(entry: Entry, target: str, limits: Limits, budget: float | None) -> str | None:
+    """Why `entry` cannot be the target's pick, or None when it can."""
+    problem = accuracy_problem(entry, limits)
+    if problem:
+        return problem
     timing = entry.timings[target]
     if budget is not None and timing.ms > budget:
         return f"{timing.ms:.4g} ms over the {budget:.4g} ms budget"

@@ -98,17 +98,21 @@ def _merges(parent: ViTConfig) -> tuple[int, ...]:
     return tuple(sorted({0} | {round(tokens * f) for f in MERGE_FRACTIONS}))
 
 
+def lowest_depth(parent: ViTConfig) -> int:
+    """The fewest blocks the space offers by default: half the parent's."""
+    return max(1, math.ceil(parent.depth / 2))
+
+
 def default_space(parent: ViTConfig, removal_order: tuple[int, ...], min_depth: int | None = None,
                   embed: bool = True, merge: bool = True) -> SearchSpace:
     """Every knob value that keeps pretrained behaviour (see the module docstring)."""
     problem = check_uniform(parent)
     if problem:
         raise ValueError(problem)
-    lowest_depth = min_depth or max(1, math.ceil(parent.depth / 2))
     mlp = parent.mlp_dim_of(0)
     return SearchSpace(
         parent=parent, removal_order=tuple(removal_order), resolution=_resolutions(parent),
-        depth=tuple(range(parent.depth, lowest_depth - 1, -1)),
+        depth=tuple(range(parent.depth, (min_depth or lowest_depth(parent)) - 1, -1)),
         heads=_widths(parent.num_heads, WIDTH_FRACTIONS, 1),
         mlp=_widths(mlp, WIDTH_FRACTIONS, 16 if mlp >= 256 else 8 if mlp >= 64 else 1),
         embed=_widths(parent.embed_dim, EMBED_FRACTIONS, 16 if parent.embed_dim >= 256 else 8) if embed
