@@ -42,6 +42,9 @@ def add_nas(sub) -> None:
     p.add_argument("--no-merge", action="store_true", help="no token merging")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--threads", type=threads_count, help="ONNX Runtime threads for timing (default: the target's)")
+    p.add_argument("--zero-shot-floor", type=percentage_points, default=60.0,
+                   help="knob values whose sub-network keeps less top-1 agreement with the parent before training "
+                        "are neither trained nor searched, in %% (default: 60; 0 keeps all)")
     p.add_argument("--rounds", type=positive_int, default=9,
                    help="interleaved timing rounds per measurement (default: 9; more on a busy host)")
     p.add_argument("--out", default="runs/nas", help="output folder (default: runs/nas)")
@@ -63,7 +66,7 @@ def nas_config(args):
                                                seed=args.seed),
                      screen=args.screen, finalists=args.finalists, min_depth=args.min_depth,
                      embed=not args.no_embed, merge=not args.no_merge, seed=args.seed, threads=args.threads,
-                     rounds=args.rounds)
+                     rounds=args.rounds, zero_shot_floor=args.zero_shot_floor)
 
 
 def _run_nas(args) -> int:

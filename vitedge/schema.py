@@ -280,6 +280,10 @@ def check_bench_doc(doc: dict, path: Path) -> None:
     number(require(baseline, "latency_ms", float, f"{where}, baseline", BENCH_HINT), f"{where}, baseline latency_ms",
            0, low_open=True, hint=BENCH_HINT)
     require(doc, "device_scripts", list, where, BENCH_HINT, optional=True)
+    host = require(doc, "host", dict, where, BENCH_HINT, optional=True)  # the host profile as bench detected it
+    if host:
+        for key in ("target", "title", "notes"):
+            require(host, key, str, f"{where}, host", BENCH_HINT)
     for index, row in enumerate(require(doc, "rows", list, where, BENCH_HINT)):
         check_bench_row(row, f"{where}, rows[{index}]")
 

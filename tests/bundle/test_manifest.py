@@ -72,3 +72,24 @@ def test_schema_and_self_hash(bundles):
     assert set(manifest["inputs"]) == {"artifacts", "validation", "bench"}
     assert {"artifacts", "validation", "bundle"} == set(manifest["tool_versions"])
     assert all(a["latency"]["estimated"] for a in manifest["artifacts"])
+
+
+def test_host_target_is_the_host_that_measured(bundles, pipeline, tmp_path):
+    """The x86-cpu title is the one bench.json recorded (detected where bench ran), not fixed in a file."""
+    import shutil
+
+    from vitedge.bundle import write_bundles
+    from vitedge.targets.profile import get_target
+
+    out, _ = bundles
+    bench = load(pipeline.bench / "bench.json")
+    assert bench["host"]["title"] == get_target("x86-cpu").title  # benched on this machine
+    assert bench["host"]["sources"]["bandwidth_gbs"]["title"].startswith("measured here")
+    assert load(out / "x86-cpu" / "manifest.json")["target"]["title"] == bench["host"]["title"]
+    elsewhere = shutil.copytree(pipeline.bench, tmp_path / "bench")
+    bench["host"].update(title="This host: Other CPU 9000, 64 logical cores (AVX-512, no AMX)", notes="elsewhere")
+    (elsewhere / "bench.json").write_text(json.dumps(bench))
+    quant, validation, _ = pipeline.inputs()
+    outcome = write_bundles(quant, validation, elsewhere, targets=["x86-cpu"], out=tmp_path / "bundles")[0]
+    target = load(outcome.folder / "manifest.json")["target"]
+    assert (target["title"], target["notes"]) == (bench["host"]["title"], "elsewhere")

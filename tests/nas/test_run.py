@@ -19,7 +19,7 @@ from ..conftest import REPO
 from .conftest import CALIB, EVAL, tiny_model
 
 SMALL = ["--epochs", "1", "--batch-size", "32", "--screen", "12", "--finalists", "3", "--rounds", "3",
-         "--max-drop", "100", "--min-agreement", "0"]  # a random-init model: the mechanics, not the accuracy
+         "--max-drop", "100", "--min-agreement", "0", "--zero-shot-floor", "0"]  # a random-init model: the mechanics, not the accuracy
 DATA = [f"--data={CALIB}[0:192]", f"--eval={EVAL}[0:96]"]
 
 

@@ -110,3 +110,15 @@ def test_resolution_and_depth_keep_values_between_kept_ones():
     pruned, effects = prune(space, timings, "x86-cpu")
     assert pruned.depth == space.depth and pruned.resolution == space.resolution
     assert pruned.heads == (space.heads[0],) and not effects[f"heads={space.heads[1]}"]["kept"]
+
+
+def test_values_that_destroy_the_pretrained_function_are_not_trained(space):
+    from vitedge.nas.knobs import recoverable
+
+    single = single_knob_configs(space)
+    broken = {sub for (knob, _), sub in single.items() if knob == "heads"}
+    evaluate = lambda sub, count: {"agreement": 20.0 if sub in broken else 95.0}
+    kept, zero_shot = recoverable(space, evaluate, 64, floor=60.0)
+    assert kept["heads"] == () and kept["depth"] == space.depth[1:]
+    assert all(zero_shot[f"heads={h}"] == 20.0 for h in space.heads[1:])
+    assert space.restrict(**kept).heads == (space.heads[0],)

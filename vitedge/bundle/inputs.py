@@ -9,13 +9,14 @@ files: validate records each artifact's sha256, bench its size in bytes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vitedge.artifact import Artifact, read_artifacts_file
 from vitedge.bundle.errors import BundleError
 from vitedge.fileio import sha256_file
 from vitedge.schema import read_document
+from vitedge.targets.profile import TargetProfile, get_target
 
 MEASURED = ("measured here", "measured on device")
 
@@ -61,6 +62,15 @@ class Inputs:
     def targets(self) -> list[str]:
         """Targets bench.json has rows for, in its order."""
         return list(dict.fromkeys(r["target"] for r in self.bench["rows"]))
+
+    def target(self, name: str) -> TargetProfile:
+        """The target's profile; the host profile titled as the host bench.json measured on, where it says (the
+        bundle or report may be made on another machine than the one that measured)."""
+        profile = get_target(name)
+        host = self.bench.get("host") or {}
+        if profile.kind == "host" and host.get("target") == name:
+            return replace(profile, title=host["title"], notes=host["notes"])
+        return profile
 
 
 def load_inputs(artifacts: str | Path, validation: str | Path, bench: str | Path) -> Inputs:

@@ -48,7 +48,7 @@ def plan_bundles(inputs: Inputs, targets: list[str] | None = None) -> list[Plan]
         if name not in benched:
             raise BundleError(f"bench.json has no rows for target {name!r} (it has: {', '.join(sorted(benched))})",
                               f"benchmark it first: vitedge bench ARTIFACTS --target {name}")
-    return [plan_target(inputs, get_target(name)) for name in names]
+    return [plan_target(inputs, inputs.target(name)) for name in names]
 
 
 def write_bundles(artifacts: str | Path, validation: str | Path, bench: str | Path, targets: list[str] | None = None,

@@ -76,3 +76,17 @@ def fit_models(space: SearchSpace, timings: dict[SubnetConfig, dict[str, Timing]
 def predict(space: SearchSpace, model: LatencyModel, sub: SubnetConfig) -> float:
     return model.predict(subnet_architecture(space.parent, sub))
 
+
+
+def recoverable(space: SearchSpace, evaluate, images: int, floor: float) -> tuple[dict[str, tuple[int, ...]], dict]:
+    """Per knob, the values whose single-knob sub-network keeps at least `floor` % agreement with the parent before
+    any training (`evaluate(sub, count)` -> figures); and each value's zero-shot agreement. A value that destroys
+    the pretrained function is not bought back by a short fine-tune on few images."""
+    kept: dict[str, list[int]] = {k: [] for k in KNOBS}
+    zero_shot = {}
+    for (knob, value), sub in single_knob_configs(space).items():
+        agreement = evaluate(sub, images)["agreement"]
+        zero_shot[f"{knob}={value}"] = agreement
+        if agreement >= floor:
+            kept[knob].append(value)
+    return {k: tuple(v) for k, v in kept.items()}, zero_shot

@@ -23,7 +23,7 @@ from vitedge.fileio import remove_stale_staging
 from vitedge.models.loaded import LoadedModel
 from vitedge.nas.evaluate import Evaluator, SearchImages
 from vitedge.nas.importance import Importance, measure_importance
-from vitedge.nas.knobs import calibration_configs, fit_models, prune
+from vitedge.nas.knobs import calibration_configs, fit_models, prune, recoverable
 from vitedge.nas.latency import LatencyLab
 from vitedge.nas.reorder import reorder_by_importance
 from vitedge.nas.search import (Entry, Limits, TargetPick, choose, finalists, predictions, screen, screen_set,
@@ -58,6 +58,7 @@ class NASConfig:
     seed: int = 0
     threads: int | None = None
     rounds: int = 9
+    zero_shot_floor: float = 60.0  # % agreement a knob value keeps before training to be trained and searched
 
     def __post_init__(self):
         checks = [(self.screen >= 1, "--screen must be at least 1"), (self.screen_images >= 1, "screen_images >= 1"),
@@ -69,6 +70,7 @@ class NASConfig:
                    "--budget-fraction must be between 0 and 1 (e.g. 0.5: half the model's latency)"),
                   (self.min_speedup is None or self.min_speedup > 1, "--min-speedup must be above 1"),
                   (self.importance_samples >= 1, "importance_samples must be at least 1"),
+                  (0 <= self.zero_shot_floor <= 100, "--zero-shot-floor must be a percentage"),
                   (self.rounds >= 3, "--rounds must be at least 3 (a median and its interval need them)")]
         for ok, message in checks:
             if not ok:
@@ -129,6 +131,8 @@ def run_nas(parent: LoadedModel, train: Dataset, search: Dataset, out: Path, con
     """Train the supernet of `parent` on `train`, search it on `search` (`search_indices`: the images of its source
     it holds, when it is a held-out split); write OUT (see the module docstring). Under torchrun every process
     trains; rank 0 alone times, searches and writes (the others return None)."""
+    import torch
+
     from vitedge.distill import parallel
 
     started = time.perf_counter()
@@ -142,13 +146,14 @@ def run_nas(parent: LoadedModel, train: Dataset, search: Dataset, out: Path, con
         importance, vit, space = _prepare(parent, train, config)
         if par.main:
             lab = LatencyLab(vit, parent.spec, list(config.targets), space.largest(), config.threads, config.rounds)
-        spaces, effects, models = par.share(_per_target(space, lab, config) if par.main else None)
+        evaluator = Evaluator(vit, parent.module, SearchImages(search, parent.spec, search_indices),
+                              bf16=bf16_available(torch.device("cpu"))) if par.main else None
+        spaces, effects, models = par.share(_per_target(space, lab, evaluator, config) if par.main else None)
         union = _union(spaces)
         training = train_supernet(parent.module, vit, union, train, parent.spec, config.supernet, out, resume=True)
         if not par.main:
             return None
-        images = SearchImages(search, parent.spec, search_indices)
-        entries, picks = _search(vit, parent, images, union, spaces, models, lab, config)
+        entries, picks = _search(evaluator, union, spaces, models, lab, config)
     finally:
         if lab is not None:
             lab.close()
@@ -173,12 +178,22 @@ def _prepare(parent: LoadedModel, train: Dataset, config: NASConfig):
     return importance, vit, space
 
 
-def _per_target(space: SearchSpace, lab: LatencyLab, config: NASConfig):
-    """Each target's space (the knob values that make it faster), what each knob did, and its latency model."""
+def _per_target(space: SearchSpace, lab: LatencyLab, evaluator: Evaluator, config: NASConfig):
+    """Each target's space (the knob values that make it faster and keep the pretrained function), what each knob
+    did, and its latency model."""
     timings = lab.measure(calibration_configs(space, random.Random(config.seed), config.calibration_extra))
+    count = min(config.screen_images, len(evaluator.images.data))
+    kept, zero_shot = recoverable(space, evaluator.evaluate, count, config.zero_shot_floor)
+    dropped = [k for k, v in zero_shot.items() if v < config.zero_shot_floor]
+    if dropped:
+        log(f"nas: below {config.zero_shot_floor:g}% agreement before training, not trained or searched: " + ", ".join(
+            f"{k} ({zero_shot[k]:.0f}%)" for k in dropped))
     spaces, effects = {}, {}
     for target in config.targets:
-        spaces[target], effects[target] = prune(space, timings, target)
+        pruned, effects[target] = prune(space, timings, target)
+        spaces[target] = pruned.restrict(**{k: tuple(v for v in getattr(pruned, k) if v in kept[k]) for k in kept})
+        for key, agreement in zero_shot.items():
+            effects[target][key]["zero_shot_agreement"] = agreement
     log("nas: spaces per target: " + "; ".join(f"{t} {s.size} configurations" for t, s in spaces.items()))
     return spaces, effects, fit_models(space, timings, list(config.targets))
 
@@ -190,12 +205,9 @@ def _union(spaces: dict[str, SearchSpace]) -> SearchSpace:
     return union
 
 
-def _search(vit, parent: LoadedModel, images: SearchImages, union: SearchSpace, spaces: dict[str, SearchSpace],
-            models, lab: LatencyLab, config: NASConfig) -> tuple[list[Entry], list[TargetPick]]:
-    import torch
-
-    search = images.data
-    evaluator = Evaluator(vit, parent.module, images, bf16=bf16_available(torch.device("cpu")))
+def _search(evaluator: Evaluator, union: SearchSpace, spaces: dict[str, SearchSpace], models, lab: LatencyLab,
+            config: NASConfig) -> tuple[list[Entry], list[TargetPick]]:
+    search = evaluator.images.data
     configs = screen_set(union, config.screen, config.seed)
     images = min(config.screen_images, len(search))
     log(f"nas: screening {len(configs)} configurations of {union.size} on {images} search images (no retraining)")

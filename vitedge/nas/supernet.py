@@ -169,6 +169,7 @@ class _Training:
                   + (f", {len(self.held)} held out" if self.held is not None else ""))
         if self.step == 0 and self.held is not None:
             self.history.append({"epoch": 0, "step": 0, **self._agreement()})
+        self.vit.train()
         while self.step < self.total:
             self._train_step(model)
         seconds = self.seconds_before + time.perf_counter() - self.started

@@ -97,13 +97,15 @@ def estimated_rows(profile, artifacts: list[Artifact], root: Path, corrections: 
     return rows
 
 
-def host_corrections(host_rows_: list[BenchRow], artifacts: list[Artifact], root: Path) -> dict[str, float]:
-    """measured / estimated on this host for the FP32 ONNX artifact: how far the roofline is from a real runtime.
-    One factor for every precision: this CPU's fp16 / int8 paths say nothing about a GPU's tensor cores."""
+def host_corrections(host_rows_: list[BenchRow], artifacts: list[Artifact], root: Path,
+                     host=None) -> dict[str, float]:
+    """measured / estimated on this host (`host`: its profile, default x86-cpu as loaded) for the FP32 ONNX
+    artifact: how far the roofline is from a real runtime. One factor for every precision: this CPU's fp16 / int8
+    paths say nothing about a GPU's tensor cores."""
     from vitedge.targets.estimate import count_graph, estimate_latency_ms
     from vitedge.targets.profile import get_target
 
-    host = get_target("x86-cpu")
+    host = host or get_target("x86-cpu")
     by_path = {a.path: a for a in artifacts}
     corrections = {}
     for row in host_rows_:
@@ -129,12 +131,13 @@ class BenchResult:
     out: Path
     rows: list[BenchRow]
     scripts: list[Path]
+    host: dict = field(default_factory=dict)  # the host profile as detected: title, peaks, sources
 
     def to_dict(self) -> dict:
         from vitedge.targets.baseline import load_baseline
 
         baseline = load_baseline()
-        return {"schema": "vitedge.bench", "version": 1, "cpu": cpu_info(),
+        return {"schema": "vitedge.bench", "version": 1, "cpu": cpu_info(), "host": self.host,
                 "baseline": {"model": baseline.model, "device": baseline.device, "latency_ms": baseline.latency_ms,
                              "parameters": baseline.parameters, "note": baseline.note},
                 "rows": [r.to_dict() for r in self.rows], "device_scripts": [str(s) for s in self.scripts]}
@@ -144,17 +147,20 @@ def run_bench(artifacts: list[Artifact], root: Path, targets: list[str], image: 
               out: Path) -> BenchResult:
     """Measure on this host, estimate the rest, and write the on-device scripts for Jetson / Android targets."""
     from vitedge.targets.devices import write_device_scripts
+    from vitedge.targets.hostprofile import host_record, measured_host_profile
     from vitedge.targets.profile import get_target
 
     profiles = [get_target(name) for name in targets]
     _check_runnable(profiles, artifacts)
+    host = get_target("x86-cpu")
     measured = [r for p in profiles if p.latency == "measured-here"
                 for r in host_rows(p.name, artifacts, root, image, default_threads(threads or p.threads), p.formats)]
     if any(p.latency != "measured-here" for p in profiles):
         onnx_here = [r for r in measured if r.format == "onnx" and r.precision == "fp32"] or host_rows(
             "x86-cpu", [a for a in artifacts if a.format == "onnx" and a.precision == "fp32"], root, image,
             default_threads(threads), ("onnx",))
-        corrections = host_corrections(onnx_here, artifacts, root)
+        host = measured_host_profile(host, default_threads(threads))  # the roofline needs this host's bandwidth
+        corrections = host_corrections(onnx_here, artifacts, root, host)
     rows, scripts = list(measured), []
     corrections = corrections if any(p.latency != "measured-here" for p in profiles) else {}
     for profile in (p for p in profiles if p.latency != "measured-here"):
@@ -165,7 +171,7 @@ def run_bench(artifacts: list[Artifact], root: Path, targets: list[str], image: 
             if entries:
                 scripts.append(write_device_scripts(profile.name, profile.kind, entries, out))
     _check_runnable(profiles, artifacts, rows)
-    return BenchResult(out, with_speedup(rows), scripts)
+    return BenchResult(out, with_speedup(rows), scripts, host_record(host))
 
 
 def _check_runnable(profiles, artifacts: list[Artifact], rows: list[BenchRow] | None = None) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -11,9 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from vitedge.export.base import EXPORTERS, open_artifact
+from vitedge.targets.hostcpu import detect_host_cpu
 from vitedge.versions import tool_versions
 
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "avx512_fp16", "amx_tile", "amx_int8",
+             "amx_bf16", "amx_fp16")
 NOISY_CV = 0.10  # coefficient of variation above which a run is flagged, not trusted
 
 
@@ -37,13 +38,13 @@ class HostMeasurement:
 
 
 def cpu_info() -> dict:
-    """CPU model, logical cores and the SIMD / matrix extensions that decide int8 and bf16 speed."""
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    flags = set(fields.get("flags\t\t", fields.get("flags", "")).split())
-    model = next((v.strip() for k, v in fields.items() if k.strip() == "model name"), platform.processor())
-    return {"model": model or platform.machine(), "logical_cores": os.cpu_count(),
-            "flags": [f for f in CPU_FLAGS if f in flags]}
+    """CPU model, usable logical cores and the SIMD / matrix extensions that decide int8 and bf16 speed, as
+    detected from /proc/cpuinfo ("unknown" where it does not say)."""
+    cpu = detect_host_cpu()
+    facts = cpu.to_dict()
+    return {"model": cpu.model_name, "vendor": cpu.vendor, "family": facts["family"], "model_number": facts["model"],
+            "logical_cores": cpu.logical_cores or os.cpu_count(), "clock_mhz_current": facts["clock_mhz_current"],
+            "hypervisor": facts["hypervisor"], "flags": [f for f in CPU_FLAGS if cpu.has(f)]}
 
 
 def _timed_runs(run, image: np.ndarray, warmup: int, min_iterations: int, min_seconds: float,

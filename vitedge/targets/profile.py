@@ -3,6 +3,8 @@
 A profile names the runtime, the formats and precisions it runs, how latency is obtained (measured here, or by
 commands run on the device whose results are ingested, with a roofline estimate as fallback) and dense peak
 compute per precision plus memory bandwidth, each with the document it comes from (`[sources.<key>]`).
+The host profile (`kind = "host"`) is the exception: its title, peaks and sources are computed from the machine it
+loads on (`vitedge.targets.hostprofile`), so its file holds only what is true on every host.
 """
 from __future__ import annotations
 
@@ -169,9 +171,16 @@ def parse_profile(path: Path, raw: dict) -> TargetProfile:
         notes=_text(path, "notes", raw["notes"]) if "notes" in raw else "", path=str(path))
 
 
-def load_profile(path: Path) -> TargetProfile:
+def load_profile(path: Path, *, cpu=None, bandwidth=None) -> TargetProfile:
+    """One profile file. A `kind = "host"` profile gets its title, peaks and sources from the host it loads on
+    (`cpu`: a `HostCpu`, default this host's; `bandwidth`: a `Bandwidth`, default the labelled assumption)."""
     path = Path(path)
-    return parse_profile(path, read_toml(path))
+    raw = read_toml(path)
+    if raw.get("kind") == "host":
+        from vitedge.targets.hostprofile import with_host_facts
+
+        raw = with_host_facts(path, raw, cpu, bandwidth)
+    return parse_profile(path, raw)
 
 
 def load_profiles(folder: Path = PROFILES_DIR) -> dict[str, TargetProfile]:
