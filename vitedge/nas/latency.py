@@ -24,6 +24,7 @@ from vitedge.nas.evaluate import spec_at
 from vitedge.nas.subnet import SubnetConfig, subnet_architecture
 from vitedge.targets.bench import ESTIMATED, MEASURED_HERE, default_threads
 from vitedge.targets.estimate import GraphCost, count_graph, estimate_latency_ms, host_correction
+from vitedge.targets.hostprofile import measured_host_profile
 from vitedge.targets.interleave import interleaved
 from vitedge.targets.profile import get_target
 
@@ -78,8 +79,8 @@ class LatencyLab:
             self.onnx(sub)
         host = self._host(configs)
         parent_cost = count_graph(self._onnx[self.parent])
-        correction = host_correction(host[self.parent].ms, estimate_latency_ms(parent_cost, get_target(HOST),
-                                                                              PRECISION))
+        here = measured_host_profile(get_target(HOST), self.threads)  # this host's peaks, bandwidth measured
+        correction = host_correction(host[self.parent].ms, estimate_latency_ms(parent_cost, here, PRECISION))
         out = {}
         for sub in configs:
             out[sub] = {}

@@ -1,0 +1,84 @@
+"""The NAS family of a real pretrained ViT: per target the pick ("N x faster than the parent at -D pp"), the most
+accurate configuration at 1.5x and 2x, the training record and the time taken; then each variant exported to ONNX,
+OpenVINO and TFLite in a fresh process (`vitedge export`, parity checked in each runtime).
+
+    python benchmarks/nas_family.py deit    # ../shared DeiT-Tiny/16 at 224 px; train on classes 0-499, search 500-999
+    python benchmarks/nas_family.py mnist   # vit4mnist on calib_data/ (train 0-7999, search 8000-9999)
+
+Targets (issue 12): DeiT-Tiny x86 >= 1.3x within 1.0 pp and >= 90% agreement; vit4mnist >= 2x within 1 pp.
+Writes benchmarks/results/nas_<name>.{md,json}. Latency is measured on this host (interleaved with the parent).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vitedge import api  # noqa: E402
+from vitedge.nas.report import nas_document, nas_table  # noqa: E402
+from vitedge.nas.run import NASConfig  # noqa: E402
+from vitedge.nas.supernet import SupernetSettings  # noqa: E402
+from vitedge.targets.host import cpu_info  # noqa: E402
+from vitedge.versions import tool_versions  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+TARGETS = ("x86-cpu", "jetson-orin-nano", "android-arm64")
+MODELS = {
+    "deit": dict(source="deit_tiny_patch16_224",
+                 weights=str(SHARED / "models/deit_tiny_imagenet/deit_tiny_patch16_224.safetensors"),
+                 data=f"{SHARED}/data/imagenet_sample[0:500]", eval_data=f"{SHARED}/data/imagenet_sample[500:1000]"),
+    "mnist": dict(source="vit4mnist", weights=None, data=str(ROOT / "calib_data/mnist_calib.npz"),
+                  eval_data=str(ROOT / "calib_data/mnist_eval.npz")),
+}
+RESULTS = Path(__file__).parent / "results"
+
+
+def fresh_export(spec: Path, out: Path) -> dict:
+    """`vitedge export` of a variant in a new process: every format's parity against PyTorch."""
+    proc = subprocess.run([sys.executable, "-m", "vitedge", "export", str(spec), "--format", "onnx,openvino,tflite",
+                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        return {"exit": proc.returncode, "error": proc.stderr[-500:]}
+    doc = json.loads((out / "artifacts.json").read_text())
+    return {"exit": 0, "parity": {a["format"]: a.get("parity") for a in doc["artifacts"]}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("model", choices=sorted(MODELS))
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--screen", type=int, default=240)
+    p.add_argument("--finalists", type=int, default=8)
+    args = p.parse_args()
+    m = MODELS[args.model]
+    config = NASConfig(targets=TARGETS, supernet=SupernetSettings(epochs=args.epochs), screen=args.screen,
+                       finalists=args.finalists)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = api.nas(m["source"], m["data"], m["eval_data"], Path(tmp) / "nas", config, m["weights"])
+        exports = {spec: fresh_export(Path(tmp) / "nas" / spec, Path(tmp) / f"export-{i}")
+                   for i, spec in enumerate(sorted(set(result.variants.values())))}
+    doc = nas_document(result, config)
+    record = {"host": cpu_info(), "versions": tool_versions(), "model": args.model, "seconds": round(result.seconds),
+              "summary": {t: v["summary"] for t, v in doc["targets"].items()},
+              "best_at": {t: v["best_at"] for t, v in doc["targets"].items()},
+              "picks": {t: v["pick"] for t, v in doc["targets"].items()}, "training": doc["training"],
+              "space": doc["knobs"]["space"], "knob_effects": {t: v["knob_effects"] for t, v in doc["targets"].items()},
+              "configurations": len(doc["configurations"]), "fresh_exports": exports}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"nas_{args.model}.json").write_text(json.dumps(record, indent=1) + "\n")
+    md = [f"# NAS family: {m['source']}", "", f"Host: {record['host']['model']}, {record['host']['logical_cores']} "
+          f"logical cores; {args.epochs} supernet epochs; {record['configurations']} configurations evaluated; "
+          f"{record['seconds']} s in all.", "", "```", nas_table(result), "```", "",
+          "Fresh-process exports of each variant (parity in each runtime): see nas_" + args.model + ".json."]
+    (RESULTS / f"nas_{args.model}.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
