@@ -8,6 +8,7 @@ of a step are drawn from (seed, step), the batches from (seed, epoch), so a resu
 """
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -22,7 +23,7 @@ from vitedge.console import log
 from vitedge.data.dataset import Dataset
 from vitedge.distill import parallel
 from vitedge.distill.batches import epoch_order, steps_per_epoch
-from vitedge.distill.checkpoint import module_sha256, read_checkpoint, restore, save_checkpoint
+from vitedge.distill.checkpoint import module_sha256, read_checkpoint, restore, save_checkpoint, save_tensors
 from vitedge.errors import VitedgeError
 from vitedge.models.spec import IOSpec
 from vitedge.nas.augment import at_resolution, normalize, random_resized_crops
@@ -32,6 +33,8 @@ from vitedge.nas.subnet import SubnetConfig
 
 CHECKPOINT = "supernet.checkpoint.safetensors"
 FORMAT = "vitedge-supernet-checkpoint/1"
+BEST = "supernet.best.safetensors"  # the weights of the best epoch so far, for a resumed run
+BEST_FORMAT = "vitedge-supernet-best/1"
 TRAINED_PARAMETERS = ("all", "norms")
 
 
@@ -81,6 +84,7 @@ class TrainingRecord:
     seconds: float
     history: list[dict] = field(default_factory=list)
     resumed_from: int | None = None
+    kept_epoch: int | None = None  # the epoch whose weights were kept (best mean held-out agreement)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -158,6 +162,7 @@ class _Training:
         self.step, self.history, self.seconds_before, self.resumed_from = 0, [], 0.0, None
         self.started = time.perf_counter()
         self._identity = None
+        self.best: tuple[int, float, dict] | None = None  # (epoch, mean held-out agreement, weights)
 
     def run(self, resume: bool) -> TrainingRecord:
         if self.out is not None and resume:
@@ -169,14 +174,40 @@ class _Training:
                   + (f", {len(self.held)} held out" if self.held is not None else ""))
         if self.step == 0 and self.held is not None:
             self.history.append({"epoch": 0, "step": 0, **self._agreement()})
+            self._keep_if_best(self.history[-1])
         self.vit.train()
         while self.step < self.total:
             self._train_step(model)
         seconds = self.seconds_before + time.perf_counter() - self.started
         self.vit.eval()
+        kept = self._restore_best()
         return TrainingRecord(self.s.to_dict(), self.total, len(self.train), len(self.held or ()),
                               "bf16" if self.bf16 else "fp32", self.par.world, round(seconds, 1), self.history,
-                              self.resumed_from)
+                              self.resumed_from, kept)
+
+    def _keep_if_best(self, entry: dict) -> None:
+        """Remember the weights of the epoch with the best mean held-out agreement (epoch 0: the pretrained ones),
+        in memory and, for a resumed run, in OUT/supernet.best.safetensors."""
+        score = float(np.mean([v for k, v in entry.items() if k.startswith("agreement")]))
+        if self.best is not None and score <= self.best[1]:
+            return
+        self.best = (entry["epoch"], score, {k: v.detach().clone() for k, v in self.vit.state_dict().items()})
+        if self.out is not None and self.par.main:
+            save_tensors(self.out / BEST, {f"model.{k}": v for k, v in self.best[2].items()},
+                         {"format": BEST_FORMAT, "state": json.dumps({"epoch": entry["epoch"], "score": score})})
+
+    def _restore_best(self) -> int | None:
+        """Load the best epoch's weights when a later epoch lowered the held-out agreement; the epoch kept."""
+        if self.best is None:
+            return None
+        epoch, score, state = self.best
+        last = self.history[-1]["epoch"] if self.history else 0
+        if epoch != last:
+            self.vit.load_state_dict(state)
+            self._say(f"supernet: keeping epoch {epoch} (mean held-out agreement {score:.1f}%): later epochs "
+                      "lowered it" + (" -- training did not help on these images; the pretrained weights are "
+                                      "searched" if epoch == 0 else ""))
+        return epoch
 
     def _views(self) -> torch.Tensor:
         epoch, index = divmod(self.step, self.per_epoch)
@@ -212,6 +243,8 @@ class _Training:
             entry = {"epoch": self.step // self.per_epoch, "step": self.step, "loss": round(loss, 5)}
             entry |= self._agreement() if self.held is not None else {}
             self.history.append(entry)
+            if self.held is not None:
+                self._keep_if_best(entry)
             shown = ", ".join(f"{k} {v:.1f}%" for k, v in entry.items() if k.startswith("agreement"))
             self._say(f"epoch {entry['epoch']}/{self.s.epochs}  loss {loss:.4f}" + (f"  held-out {shown}"
                                                                                    if shown else ""))
@@ -255,6 +288,9 @@ class _Training:
             raise VitedgeError(f"{path} was made by a different supernet run (settings, data, model or space "
                                "differ)", "pass --force to start over, or choose another --out")
         restore(tensors, self.vit, self.optimizer)
+        if (self.out / BEST).is_file():
+            weights, best = read_checkpoint(self.out / BEST, BEST_FORMAT)
+            self.best = (best["epoch"], best["score"], {k[len("model."):]: v for k, v in weights.items()})
         self.step, self.history, self.seconds_before = state["step"], state["history"], state["seconds"]
         self.resumed_from, self.started = self.step, time.perf_counter()
         self._say(f"supernet: resuming from step {self.step} of {self.total} ({path})")
