@@ -52,6 +52,24 @@ def test_primary_is_the_fastest_measured(bundles, pipeline):
     assert [a["role"] for a in doc["artifacts"][1:]] == ["alternative"]
 
 
+def test_a_primary_within_noise_says_so(pipeline, tmp_path):
+    """A fake timing where the two fastest overlap: the bundle still ships one, and says the ranking is not reliable."""
+    import shutil
+
+    bench = tmp_path / "bench"
+    shutil.copytree(pipeline.bench, bench)
+    doc = json.loads((bench / "bench.json").read_text())
+    rows = [r for r in doc["rows"] if r["target"] == "x86-cpu"]
+    first, second = sorted(rows, key=lambda r: r["latency_ms_p50"])[:2]
+    first["details"]["within_noise_of"], second["details"]["within_noise_of"] = second["path"], first["path"]
+    (bench / "bench.json").write_text(json.dumps(doc))
+    quant, validation, _ = pipeline.inputs()
+    outcome = write_bundles(quant, validation, bench, targets=["x86-cpu"], out=tmp_path / "out")[0]
+    reason = manifest(outcome.folder)["primary_reason"]
+    assert "NOT a reliable ranking" in reason and f"within noise of {second['path']}" in reason
+    assert "NOT a reliable ranking" in (outcome.folder / "README.md").read_text()
+
+
 def test_measured_on_device_beats_estimated(pipeline, tmp_path):
     outcomes = write_bundles(*pipeline.inputs(device=True), targets=["jetson-orin-nano"], out=tmp_path)
     doc = manifest(outcomes[0].folder)

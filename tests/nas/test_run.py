@@ -86,6 +86,18 @@ def test_a_second_run_refuses_the_folder_without_force(searched, capsys):
     assert "already holds nas.json" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("changes, named", [(dict(dist_token=True), "distillation token"),
+                                             (dict(reg_tokens=2), "2 register token(s)"),
+                                             (dict(img_size=(28, 35)), "non-square input 28x35")])
+def test_parents_the_supernet_cannot_take_are_refused_by_name(changes, named):
+    from vitedge.errors import VitedgeError
+    from vitedge.nas.run import NASConfig
+
+    with pytest.raises(VitedgeError, match="NAS does not support") as refused:
+        NASConfig().check_parent(tiny_model(**changes))
+    assert named in str(refused.value) and "without `vitedge nas`" in refused.value.hint
+
+
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch, mnist):
     from vitedge.nas import supernet as sn
     from vitedge.nas.space import default_space

@@ -122,3 +122,16 @@ def test_values_that_destroy_the_pretrained_function_are_not_trained(space):
     assert kept["heads"] == () and kept["depth"] == space.depth[1:]
     assert all(zero_shot[f"heads={h}"] == 20.0 for h in space.heads[1:])
     assert space.restrict(**kept).heads == (space.heads[0],)
+
+
+def test_entries_timed_in_different_sessions_are_ranked_by_their_speedup(space):
+    """A busy session made one entry look slow in ms although it beat the parent there: its speed-up decides, and
+    its ms is put on the parent's scale (the session's ms kept in details)."""
+    subs = space.all()
+    parent = entry(space.largest(), 10.0, 100.0, 0.0)
+    busy = entry(subs[1], 12.0, 97.0, 0.2)
+    busy.timings["x86-cpu"] = Timing(12.0, 2.0, "measured here", "busy session", {"ratio_low": 1.9})
+    calm = entry(subs[2], 6.0, 97.0, 0.2)  # 1.67x in a calm session
+    pick = choose("x86-cpu", [parent, busy, calm], parent, Limits(1.0, 90.0))
+    assert pick.pick is busy and busy.timings["x86-cpu"].ms == 5.0
+    assert busy.timings["x86-cpu"].details["session_ms"] == 12.0

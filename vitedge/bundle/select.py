@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from vitedge.artifact import Artifact
 from vitedge.bundle.inputs import Inputs, is_measured
 from vitedge.targets.profile import TargetProfile
+from vitedge.targets.ranking import noise_warning
 
 
 @dataclass
@@ -86,4 +87,7 @@ def plan_target(inputs: Inputs, profile: TargetProfile) -> Plan:
         basis = f"measured p50 latency ({row['obtained']})" if is_measured(row) else \
             "estimated p50 latency (no artifact was measured for this target)"
         plan.primary_reason = f"fastest of {len(plan.shipped)} artifact(s) that passed every gate, by {basis}"
+        warning = noise_warning(row)
+        if warning:
+            plan.primary_reason += f"; NOT a reliable ranking: {warning}"
     return plan

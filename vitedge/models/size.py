@@ -13,8 +13,8 @@ ARCHITECTURE_HINT = "check [architecture] (embed_dim, depth, num_heads, mlp_rati
 
 def parameter_count(cfg: ViTConfig) -> int:
     """Parameters of VisionTransformer(cfg), computed from the config alone."""
-    dim, tokens = cfg.embed_dim, cfg.num_patches + int(cfg.class_token)
-    count = dim * cfg.in_chans * cfg.patch_size ** 2 + dim + tokens * dim + (dim if cfg.class_token else 0)
+    dim, tokens = cfg.embed_dim, cfg.num_patches + cfg.pos_prefix_tokens
+    count = dim * cfg.in_chans * cfg.patch_size ** 2 + dim + tokens * dim + cfg.num_prefix_tokens * dim
     for block in range(cfg.depth):
         width, mlp = cfg.heads_of(block) * cfg.per_head_dim, cfg.mlp_dim_of(block)
         count += 4 * dim + 3 * width * dim + (3 * width if cfg.qkv_bias else 0) + width * dim + dim
@@ -22,7 +22,7 @@ def parameter_count(cfg: ViTConfig) -> int:
     count += 2 * dim if cfg.final_norm else 0
     if cfg.num_classes > 0:
         widths = [dim, *cfg.head_hidden, cfg.num_classes]
-        count += sum(a * b + b for a, b in zip(widths, widths[1:]))
+        count += sum(a * b + b for a, b in zip(widths, widths[1:])) * (2 if cfg.head_dist else 1)
     return count
 
 

@@ -6,8 +6,9 @@ import hashlib
 from pathlib import Path
 
 from vitedge.errors import ModelSourceError
-from vitedge.models.hf_layout import HF_HINT, labels_from_hf_config, vit_kwargs_from_hf_config
+from vitedge.models.hf_layout import HF_HINT, HF_MODEL_TYPES, labels_from_hf_config, vit_kwargs_from_hf_config
 from vitedge.models.loaded import LoadedModel
+from vitedge.models.posembed import fit_pos_embed
 from vitedge.models.size import check_size
 from vitedge.models.spec import IOSpec
 from vitedge.models.specfile import SPEC_SUFFIXES, read_spec_file
@@ -71,6 +72,8 @@ def _from_spec(raw: dict, source: str, weights_override, random_init: bool) -> L
     state, layout = _read_weights(weights, raw.get("weights_sha256"), source, random_init)
     notes = _adapt_to_checkpoint(arch, state, layout, entry is not None and "architecture" not in raw)
     config = _make_config(arch, source)
+    if state is not None:  # timm resamples with antialiasing, transformers without
+        notes += filter(None, [fit_pos_embed(state, config, str(weights), antialias=layout == "timm")])
     pre = raw.get("preprocessing", {})
     spec = _make_spec(raw, config, pre, entry, source)
     check_size(config, state, weights, source)  # before anything is allocated
@@ -120,6 +123,9 @@ def _adapt_to_checkpoint(arch: dict, state, layout: str | None, standard: bool) 
     elif head is not None and head.shape[0] != arch.get("num_classes"):
         arch["num_classes"] = int(head.shape[0])
         notes.append(f"num_classes set to {head.shape[0]} from the checkpoint's head")
+    if arch.get("head_dist") and head is not None and "head_dist.weight" not in state:
+        arch["head_dist"] = False
+        notes.append("the checkpoint has no distillation head (head_dist): the class-token head alone")
     return notes
 
 
@@ -144,7 +150,7 @@ def _make_spec(raw: dict, config: ViTConfig, pre: dict, entry: ZooEntry | None, 
     default_std = entry.std if entry else (0.5,) * config.in_chans
     try:
         return IOSpec(
-            input_size=(config.in_chans, config.img_size, config.img_size),
+            input_size=(config.in_chans, *config.img_hw),
             mean=tuple(pre.get("mean", default_mean)),
             std=tuple(pre.get("std", default_std)),
             labels=tuple(labels) if labels else None,
@@ -160,13 +166,15 @@ def _make_spec(raw: dict, config: ViTConfig, pre: dict, entry: ZooEntry | None, 
 def _from_hf_folder(folder: Path, weights, random_init: bool) -> LoadedModel:
     path = folder / "config.json"
     config = read_json_object(path, "Hugging Face config", HF_HINT)
-    if config.get("model_type") not in ("vit", None):
+    if config.get("model_type") is not None and config.get("model_type") not in HF_MODEL_TYPES:
         raise ModelSourceError(f"{path}: model_type {config.get('model_type')!r} is not supported",
-                               "vitedge reads Hugging Face ViTForImageClassification folders (model_type 'vit')")
+                               f"vitedge reads Hugging Face folders of model_type {', '.join(HF_MODEL_TYPES)}")
     arch = vit_kwargs_from_hf_config(config, str(path))
-    raw = {"name": folder.name, "weights": str(weights or folder), "architecture": arch,
-           "labels": labels_from_hf_config(config, str(path)),
-           "preprocessing": _hf_preprocessing(folder, arch["in_chans"])}
+    labels = labels_from_hf_config(config, str(path)) if arch["num_classes"] else None
+    pre = _hf_preprocessing(folder, arch["in_chans"])
+    arch["img_size"] = pre.pop("input_size", arch["img_size"])
+    raw = {"name": folder.name, "weights": str(weights or folder), "architecture": arch, "labels": labels,
+           "preprocessing": pre}
     return _from_spec(raw, str(folder), None, random_init)
 
 
@@ -179,13 +187,17 @@ def check_class_names(labels, source: str) -> None:
                                "give every class a name (labels / labels_file / id2label)")
 
 
+HF_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}  # PIL's codes
+
+
 def _hf_preprocessing(folder: Path, channels: int) -> dict:
-    """mean / std of preprocessor_config.json, each checked and named (ViTImageProcessor resizes, never crops)."""
+    """mean / std of preprocessor_config.json, each checked and named. ViTImageProcessor resizes, never crops; a
+    centre-cropping processor (DINOv2's BitImageProcessor, DeiT's) sets the input size and crop_pct."""
     path = folder / "preprocessor_config.json"
     if not (path.exists() or path.is_symlink()):
         return {}
     pre = read_json_object(path, "Hugging Face preprocessor config", HF_HINT)
-    out = {"crop_pct": 1.0}
+    out = {"crop_pct": 1.0, **_hf_center_crop(pre, path)}
     for key, name in (("image_mean", "mean"), ("image_std", "std")):
         values = pre.get(key, [0.5] * channels)
         if not isinstance(values, list) or len(values) != channels:
@@ -193,6 +205,25 @@ def _hf_preprocessing(folder: Path, channels: int) -> dict:
                               f"{values!r}"[:300], HF_HINT)
         low = 0.0 if name == "std" else None
         out[name] = [number(v, f"{path}: {key}", low, low_open=name == "std", hint=HF_HINT) for v in values]
+    return out
+
+
+def _hf_center_crop(pre: dict, path: Path) -> dict:
+    """input_size (the crop), crop_pct (crop / resized side) and interpolation of a centre-cropping processor;
+    sizes as transformers writes them ({"height", "width"} / {"shortest_edge"}) or as single integers (older files)."""
+    crop, size = pre.get("crop_size"), pre.get("size")
+    if pre.get("do_center_crop") is not True or crop is None or size is None:
+        return {}
+    crop = crop if isinstance(crop, dict) else {"height": crop, "width": crop}
+    size = size if isinstance(size, dict) else {"shortest_edge": size}
+    height = number(crop.get("height"), f"{path}: crop_size height", 1, 8192, integer=True, hint=HF_HINT)
+    width = number(crop.get("width"), f"{path}: crop_size width", 1, 8192, integer=True, hint=HF_HINT)
+    resized = number(size.get("shortest_edge", size.get("height")), f"{path}: size (shortest_edge or height)", 1,
+                     8192, integer=True, hint=HF_HINT)
+    out = {"input_size": height if height == width else (height, width),
+           "crop_pct": min(1.0, min(height, width) / resized)}
+    if type(pre.get("resample")) is int and pre["resample"] in HF_RESAMPLE:
+        out["interpolation"] = HF_RESAMPLE[pre["resample"]]
     return out
 
 

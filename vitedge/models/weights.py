@@ -6,14 +6,15 @@ from pathlib import Path
 import torch
 
 from vitedge.errors import ModelSourceError, WeightsMismatchError
-from vitedge.models.hf_layout import hf_to_timm, is_hf_layout
+from vitedge.models.hf_layout import hf_layout_name, hf_to_timm, is_hf_layout
 from vitedge.readfile import check_regular
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state", "module", "ema")
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
-    """Tensors of a checkpoint in timm's key layout, and the layout it was stored in ("timm" or "hf")."""
+    """Tensors of a checkpoint in timm's key layout, and the layout it was stored in ("timm", "hf" for Hugging Face
+    ViT / DeiT, "hf-dinov2")."""
     path = Path(path)
     if path.is_dir():
         path = _weights_in_folder(path)
@@ -22,7 +23,9 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     check_regular(path, "weights file", "check the path given to --weights / `weights`")  # a FIFO, a device
     state = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
     state = _strip_prefix(_unwrap(state, path), "module.")
-    return (hf_to_timm(state), "hf") if is_hf_layout(state) else (state, "timm")
+    if not is_hf_layout(state):
+        return state, "timm"
+    return hf_to_timm(state, str(path)), hf_layout_name(state)
 
 
 def _weights_in_folder(folder: Path) -> Path:

@@ -29,7 +29,7 @@ from vitedge.nas.reorder import reorder_by_importance
 from vitedge.nas.search import (Entry, Limits, TargetPick, choose, finalists, predictions, screen, screen_set,
                                 to_time)
 from vitedge.nas.space import SearchSpace, default_space, lowest_depth
-from vitedge.nas.subnet import check_uniform
+from vitedge.nas.subnet import check_uniform, unsupported_tokens
 from vitedge.nas.supernet import SupernetSettings, TrainingRecord, bf16_available, train_supernet
 
 
@@ -84,6 +84,10 @@ class NASConfig:
         problem = check_uniform(parent.config)
         if problem:
             raise VitedgeError(f"{parent.name}: {problem}", "start from the pretrained model, not a NAS variant")
+        problem = unsupported_tokens(parent.config)
+        if problem:
+            raise VitedgeError(f"{parent.name}: {problem}", "export and quantize this model without `vitedge nas` "
+                               "(every other stage supports it), or search a plain ViT/DeiT parent")
         if self.min_depth is not None and self.min_depth > parent.config.depth:
             raise VitedgeError(f"--min-depth {self.min_depth} is more than the {parent.config.depth} blocks of "
                                f"{parent.name}", f"pass a value from 1 to {parent.config.depth}")

@@ -169,8 +169,22 @@ class TargetPick:
         return out
 
 
+def on_parent_scale(entries: list[Entry], parent: Entry, target: str) -> None:
+    """Timings from different interleaved sessions on one scale: each entry's ms becomes the parent's ms over the
+    speed-up measured against the parent in the entry's own session (the session's ms stays in details)."""
+    base = parent.timings[target].ms
+    for e in entries:
+        timing = e.timings.get(target)
+        if timing is None or e.sub == parent.sub or timing.speedup <= 0:
+            continue
+        timing.details.setdefault("session_ms", timing.ms)
+        timing.ms = round(base / timing.speedup, 5)
+
+
 def choose(target: str, entries: list[Entry], parent: Entry, limits: Limits) -> TargetPick:
-    """The target's front of fully evaluated, timed entries and the fastest one within the limits."""
+    """The target's front of fully evaluated, timed entries and the fastest one within the limits (ranked by the
+    speed-up over the parent, measured in one session with it)."""
+    on_parent_scale(entries, parent, target)
     timed = [e for e in entries if target in e.timings and e.full is not None]
     budget = limits.budget(parent.timings[target].ms)
     front_index = pareto_front([(e.timings[target].ms, e.score()) for e in timed])

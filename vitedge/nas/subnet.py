@@ -70,6 +70,20 @@ def check_uniform(parent: ViTConfig) -> str | None:
     return None
 
 
+def unsupported_tokens(parent: ViTConfig) -> str | None:
+    """Why the supernet cannot take this parent's tokens or grid yet (it handles one class token, a square
+    grid and position embeddings that cover the class token), or None."""
+    kinds = [name for name, present in (("a distillation token", parent.dist_token),
+                                         (f"{parent.reg_tokens} register token(s)", parent.reg_tokens),
+                                         ("position embeddings without the class token", parent.no_embed_class),
+                                         (f"a non-square input {parent.img_hw[0]}x{parent.img_hw[1]}",
+                                          isinstance(parent.img_size, tuple))) if present]
+    if kinds:
+        return (f"NAS does not support {' and '.join(kinds)} yet (the supernet handles one class token, square "
+                "inputs and position embeddings over every token)")
+    return None
+
+
 def subnet_architecture(parent: ViTConfig, sub: SubnetConfig) -> ViTConfig:
     """The standalone ViTConfig of `sub` (what extract() builds and a variant's spec file records)."""
     if sub.resolution % parent.patch_size:

@@ -52,7 +52,7 @@ class SupernetSettings:
     temperature: float = 1.0
     crop_scale: float = 0.35
     trained: str = "all"
-    held_out: int = 64
+    held_out: int = 256  # at most an eighth of the images
     seed: int = 0
     precision: str = "auto"
     checkpoint_every: int = 25
@@ -125,9 +125,14 @@ def trainable(vit: torch.nn.Module, which: str) -> list[torch.nn.Parameter]:
     return chosen
 
 
+MIN_HELD_OUT = 16
+
+
 def split_held_out(data: Dataset, count: int, seed: int) -> tuple[Dataset, Dataset | None]:
-    """`count` images (seeded) held out of training to report agreement as it trains."""
-    if count == 0 or len(data) <= count * 2:
+    """Up to `count` images (seeded; at most an eighth of the data) held out of training: the agreement they show
+    is reported as it trains and picks the epoch that is kept. None when fewer than 16 could be spared."""
+    count = min(count, len(data) // 8)
+    if count < MIN_HELD_OUT:
         return data, None
     order = np.random.default_rng([seed, 7]).permutation(len(data))
     pick = lambda idx: Dataset(data.images[idx], None if data.labels is None else data.labels[idx], data.source)

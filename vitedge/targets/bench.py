@@ -11,6 +11,7 @@ import numpy as np
 from vitedge.artifact import Artifact
 from vitedge.console import log
 from vitedge.targets.host import cpu_info, measure
+from vitedge.targets.ranking import rank_interleaved
 
 MEASURED_HERE, ON_DEVICE, ESTIMATED = "measured here", "measured on device", "estimated"
 
@@ -64,6 +65,7 @@ def host_rows(target: str, artifacts: list[Artifact], root: Path, image: np.ndar
         row.throughput_per_s = round(1000 / m.latency_ms_p50, 2)
         row.details = {"host": m.to_dict(), "cpu": cpu_info()}
         rows.append(row)
+    rank_interleaved(rows, root, image, threads)
     return rows
 
 

@@ -43,7 +43,11 @@ def changed(**changes):
     (changed(hidden_size=30, num_attention_heads=4), None, ["hidden_size 30 is not a multiple of "
                                                             "num_attention_heads 4"]),
     (changed(image_size=30), None, ["image_size 30 is not a multiple of patch_size 7"]),
-    (changed(image_size=[28, 14]), None, ["image_size", "square"]),
+    (changed(image_size=[28, 30]), None, ["image_size [28, 30] is not a multiple of patch_size 7"]),
+    (changed(patch_size=[7, 14]), None, ["patch_size", "square"]),
+    (changed(model_type="dinov2", use_swiglu_ffn=True), None, ["use_swiglu_ffn = True"]),
+    (changed(model_type="dinov2", architectures=["Dinov2ForImageClassification"]), None,
+     ["Dinov2ForImageClassification", "mean patch token"]),
     (changed(num_channels=0), None, ["num_channels = 0"]),
     (changed(intermediate_size=-64), None, ["intermediate_size = -64"]),
     (changed(layer_norm_eps="small"), None, ["layer_norm_eps"]),

@@ -29,7 +29,9 @@ def test_the_tiny_spec_exports(cli, tiny, tmp_path):
     ({"norm_eps": -1.0}, ["norm_eps = -1.0"]),
     ({"act": 5}, ["act = 5", "gelu"]),
     ({"act": "swish"}, ["act = 'swish'", "gelu, gelu_tanh, relu"]),
-    ({"global_pool": "max"}, ["global_pool = 'max'", "token, avg"]),
+    ({"global_pool": "map"}, ["global_pool = 'map'", "token, avg, avgmax, max"]),
+    ({"img_size": [28, 30]}, ["img_size [28, 30] is not a multiple of patch_size 7"]),
+    ({"head_dist": True}, ["head_dist needs dist_token"]),
     ({"block_heads": [1, 1]}, ["block_heads", "depth 1"]),
     ({"colour": 1}, ["unknown architecture keys ['colour']"]),
 ])
