@@ -2,9 +2,11 @@
 and transformers' definitions: the known outputs the variant tests compare vitedge's loaded models with."""
 from __future__ import annotations
 
+import json
 import math
 
 import torch
+from safetensors.torch import save_file
 from torch.nn import functional as F
 
 DIM, DEPTH, HEADS, MLP = 32, 2, 2, 64
@@ -143,3 +145,19 @@ def hf_embeddings(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torc
     for p in ("weight", "bias"):
         out[f"{prefix}embeddings.patch_embeddings.projection.{p}"] = state[f"patch_embed.proj.{p}"]
     return out
+
+
+def hf_folder(tmp_path, config: dict, tensors: dict, preprocessor: dict | None = None):
+    """A Hugging Face model folder: config.json, model.safetensors and, when given, preprocessor_config.json."""
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    save_file({k: v.contiguous() for k, v in tensors.items()}, folder / "model.safetensors")
+    if preprocessor is not None:
+        (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor))
+    return folder
+
+
+def outputs(model, x):
+    with torch.no_grad():
+        return model.module(x)

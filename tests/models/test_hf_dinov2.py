@@ -1,17 +1,15 @@
 """DINOv2 as a backbone from Hugging Face folders (Dinov2Model, Dinov2WithRegistersModel): config.json and tensors
 named as transformers writes them load via load_model(folder) and give the pooled embedding (the class token after
 the final LayerNorm) of a forward written independently, position embeddings interpolated as transformers does."""
-import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from vitedge.errors import VitedgeError, WeightsMismatchError
 from vitedge.models import load_model
 
-from ._reference import (DEPTH, DIM, HEADS, MLP, blocks, hf_blocks, hf_embeddings, patch_tokens, resampled,
-                         timm_forward, timm_state)
+from ._reference import (DEPTH, DIM, HEADS, MLP, blocks, hf_blocks, hf_embeddings, hf_folder, outputs, patch_tokens,
+                         resampled, timm_forward, timm_state)
 
 
 def dinov2_config(model_type: str = "dinov2", architecture: str = "Dinov2Model", **changes) -> dict:
@@ -38,19 +36,6 @@ def dinov2_tensors(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str
     return hf
 
 
-def hf_folder(tmp_path, config: dict, tensors: dict, preprocessor: dict | None = None):
-    folder = tmp_path / "dinov2"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(config))
-    save_file({k: v.contiguous() for k, v in tensors.items()}, folder / "model.safetensors")
-    if preprocessor is not None:
-        (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor))
-    return folder
-
-
-def embeddings(model, x):
-    with torch.no_grad():
-        return model.module(x)
 
 
 def test_dinov2_model_folder_at_its_configured_size(tmp_path):
@@ -60,7 +45,7 @@ def test_dinov2_model_folder_at_its_configured_size(tmp_path):
     assert (cfg.patch_size, cfg.num_classes, cfg.norm_eps, cfg.init_values) == (14, 0, 1e-6, 1.0)
     assert model.spec.task == "feature-extraction" and model.spec.input_size == (3, 42, 42) and not model.notes
     x = torch.randn(2, 3, 42, 42)
-    torch.testing.assert_close(embeddings(model, x), timm_forward(x, state, 14), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(outputs(model, x), timm_forward(x, state, 14), atol=1e-5, rtol=1e-5)
 
 
 def test_dinov2_folder_takes_its_processor_crop_and_interpolates_like_transformers(tmp_path):
@@ -73,7 +58,7 @@ def test_dinov2_folder_takes_its_processor_crop_and_interpolates_like_transforme
     assert any("4x4 grid to 3x3 (bicubic)" in note for note in model.notes)
     expected_state = {**state, "pos_embed": resampled(state["pos_embed"], 1, (4, 4), (3, 3), antialias=False)}
     x = torch.randn(2, 3, 42, 42)
-    torch.testing.assert_close(embeddings(model, x), timm_forward(x, expected_state, 14), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(outputs(model, x), timm_forward(x, expected_state, 14), atol=1e-5, rtol=1e-5)
 
 
 def hf_registers_forward(x, hf: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -96,7 +81,7 @@ def test_dinov2_with_registers_folder(tmp_path):
     model = load_model(hf_folder(tmp_path, config, hf))
     assert model.config.reg_tokens == 4 and model.config.no_embed_class
     x = torch.randn(2, 3, 42, 42)
-    torch.testing.assert_close(embeddings(model, x), hf_registers_forward(x, hf, state), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(outputs(model, x), hf_registers_forward(x, hf, state), atol=1e-5, rtol=1e-5)
 
 
 def test_dinov2_image_classification_is_refused(tmp_path):

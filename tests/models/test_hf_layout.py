@@ -1,7 +1,6 @@
 """Hugging Face DeiT folders (DeiTForImageClassificationWithTeacher, DeiTForImageClassification): config.json and
 tensors named as transformers writes them (separate query / key / value) load to the logits of a forward written
 independently (tests/models/_reference.py); layouts vitedge does not build are refused naming the file and keys."""
-import json
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ from safetensors.torch import save_file
 from vitedge.errors import VitedgeError, WeightsMismatchError
 from vitedge.models import load_model
 
-from ._reference import DEPTH, DIM, HEADS, MLP, hf_blocks, hf_embeddings, timm_forward, timm_state
+from ._reference import DEPTH, DIM, HEADS, MLP, hf_blocks, hf_embeddings, hf_folder, outputs, timm_forward, timm_state
 
 LABELS = {"0": "cat", "1": "dog", "2": "fox"}
 
@@ -35,19 +34,6 @@ def deit_tensors(state: dict[str, torch.Tensor], heads: dict[str, str]) -> dict[
     return hf
 
 
-def hf_folder(tmp_path, config: dict, tensors: dict, preprocessor: dict | None = None):
-    folder = tmp_path / "hf"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(config))
-    save_file({k: v.contiguous() for k, v in tensors.items()}, folder / "model.safetensors")
-    if preprocessor is not None:
-        (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor))
-    return folder
-
-
-def logits(model, x):
-    with torch.no_grad():
-        return model.module(x)
 
 
 def test_deit_with_teacher_folder(tmp_path):
@@ -63,7 +49,7 @@ def test_deit_with_teacher_folder(tmp_path):
     assert model.spec.labels == ("cat", "dog", "fox") and model.spec.input_size == (3, 28, 28)
     assert model.spec.crop_pct == 0.875 and model.spec.interpolation == "bicubic"
     x = torch.randn(2, 3, 28, 28)
-    torch.testing.assert_close(logits(model, x), timm_forward(x, state, 7, eps=1e-12), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(outputs(model, x), timm_forward(x, state, 7, eps=1e-12), atol=1e-5, rtol=1e-5)
 
 
 def test_deit_for_image_classification_reads_the_class_token_only(tmp_path):
@@ -73,7 +59,7 @@ def test_deit_for_image_classification_reads_the_class_token_only(tmp_path):
     model = load_model(hf_folder(tmp_path, deit_config("DeiTForImageClassification"), tensors))
     assert model.config.dist_token and not model.config.head_dist
     x = torch.randn(2, 3, 28, 28)
-    torch.testing.assert_close(logits(model, x), timm_forward(x, state, 7, eps=1e-12), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(outputs(model, x), timm_forward(x, state, 7, eps=1e-12), atol=1e-5, rtol=1e-5)
 
 
 def test_deit_weights_under_a_standard_name(tmp_path):
@@ -86,7 +72,7 @@ def test_deit_weights_under_a_standard_name(tmp_path):
                     f"img_size = 28\npatch_size = 7\nembed_dim = {DIM}\ndepth = {DEPTH}\nnum_heads = {HEADS}\n"
                     f"mlp_ratio = {MLP / DIM}\nnum_classes = 3\nnorm_eps = 1e-12\n")
     x = torch.randn(2, 3, 28, 28)
-    torch.testing.assert_close(logits(load_model(spec), x), timm_forward(x, state, 7, eps=1e-12), atol=1e-5,
+    torch.testing.assert_close(outputs(load_model(spec), x), timm_forward(x, state, 7, eps=1e-12), atol=1e-5,
                                rtol=1e-5)
 
 
