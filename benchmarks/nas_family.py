@@ -1,6 +1,7 @@
 """The NAS family of a real pretrained ViT: per target the pick ("N x faster than the parent at -D pp"), the most
 accurate configuration at 1.5x and 2x, the training record and the time taken; then each variant exported to ONNX,
-OpenVINO and TFLite in a fresh process (`vitedge export`, parity checked in each runtime).
+OpenVINO and TFLite in a fresh process (`vitedge export`, parity checked in each runtime) and its ONNX file timed
+against the parent's, also exported by `vitedge export`, in another fresh process (interleaved rounds).
 
     python benchmarks/nas_family.py deit    # ../shared DeiT-Tiny/16 at 224 px; train on classes 0-499, search 500-999
     python benchmarks/nas_family.py mnist   # vit4mnist on calib_data/ (train 0-7999, search 8000-9999)
@@ -39,14 +40,48 @@ MODELS = {
 RESULTS = Path(__file__).parent / "results"
 
 
-def fresh_export(spec: Path, out: Path) -> dict:
-    """`vitedge export` of a variant in a new process: every format's parity against PyTorch."""
-    proc = subprocess.run([sys.executable, "-m", "vitedge", "export", str(spec), "--format", "onnx,openvino,tflite",
+TIMER = """
+import json, sys
+import numpy as np, onnx
+from vitedge.export.base import open_artifact
+from vitedge.targets.interleave import interleaved
+def runner(path):
+    dims = [d.dim_value or 1 for d in onnx.load(path).graph.input[0].type.tensor_type.shape.dim]
+    run, x = open_artifact("onnx", path, 2), np.random.default_rng(0).normal(size=dims).astype(np.float32)
+    return lambda: run(x)
+stats = interleaved({"parent": runner(sys.argv[1]), "variant": runner(sys.argv[2])}, reference="parent", rounds=15)
+print(json.dumps(stats["variant"].to_dict()))
+"""
+
+
+def fresh_export(source: str, out: Path, *extra: str, formats: str = "onnx,openvino,tflite") -> dict:
+    """`vitedge export` in a new process: every format's parity against PyTorch, and the ONNX file."""
+    proc = subprocess.run([sys.executable, "-m", "vitedge", "export", source, *extra, "--format", formats,
                            "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         return {"exit": proc.returncode, "error": proc.stderr[-500:]}
     doc = json.loads((out / "artifacts.json").read_text())
-    return {"exit": 0, "parity": {a["format"]: a.get("parity") for a in doc["artifacts"]}}
+    onnx_file = next(str(out / a["path"]) for a in doc["artifacts"] if a["format"] == "onnx")
+    return {"exit": 0, "parity": {a["format"]: a.get("parity") for a in doc["artifacts"]}, "onnx": onnx_file}
+
+
+def fresh_speedup(parent_onnx: str, variant_onnx: str) -> dict:
+    """The variant against the parent, both exported by `vitedge export`, timed in a new process (ONNX Runtime FP32,
+    2 threads, 15 interleaved rounds): does the speed-up the search measured hold outside the search?"""
+    proc = subprocess.run([sys.executable, "-c", TIMER, parent_onnx, variant_onnx], capture_output=True, text=True,
+                          cwd=ROOT)
+    return json.loads(proc.stdout) if proc.returncode == 0 else {"error": proc.stderr[-500:]}
+
+
+def fresh_lines(exports: dict) -> list[str]:
+    """One line per variant: its x86 speed-up over the parent, timed in a fresh process."""
+    lines = []
+    for spec, record in exports.items():
+        timing = record.get("x86_fresh_process") or {}
+        if timing.get("ratio"):
+            lines.append(f"- {spec}: {timing['ratio']:.2f}x the parent's speed on this host in a fresh process "
+                         f"(ONNX Runtime FP32, 95% interval {timing['ratio_low']:.2f}-{timing['ratio_high']:.2f}x)")
+    return lines
 
 
 def main() -> None:
@@ -61,8 +96,13 @@ def main() -> None:
                        finalists=args.finalists)
     with tempfile.TemporaryDirectory() as tmp:
         result = api.nas(m["source"], m["data"], m["eval_data"], Path(tmp) / "nas", config, m["weights"])
-        exports = {spec: fresh_export(Path(tmp) / "nas" / spec, Path(tmp) / f"export-{i}")
+        exports = {spec: fresh_export(str(Path(tmp) / "nas" / spec), Path(tmp) / f"export-{i}")
                    for i, spec in enumerate(sorted(set(result.variants.values())))}
+        weights = ("--weights", m["weights"]) if m["weights"] else ()
+        parent = fresh_export(m["source"], Path(tmp) / "export-parent", *weights, formats="onnx")
+        for record in exports.values():
+            if record["exit"] == 0 and parent["exit"] == 0:
+                record["x86_fresh_process"] = fresh_speedup(parent["onnx"], record.pop("onnx"))
     doc = nas_document(result, config)
     record = {"host": cpu_info(), "versions": tool_versions(), "model": args.model, "seconds": round(result.seconds),
               "summary": {t: v["summary"] for t, v in doc["targets"].items()},
@@ -75,7 +115,8 @@ def main() -> None:
     md = [f"# NAS family: {m['source']}", "", f"Host: {record['host']['model']}, {record['host']['logical_cores']} "
           f"logical cores; {args.epochs} supernet epochs; {record['configurations']} configurations evaluated; "
           f"{record['seconds']} s in all.", "", "```", nas_table(result), "```", "",
-          "Fresh-process exports of each variant (parity in each runtime): see nas_" + args.model + ".json."]
+          "Fresh-process exports of each variant (parity in each runtime): see nas_" + args.model + ".json.", "",
+          *fresh_lines(exports)]
     (RESULTS / f"nas_{args.model}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
