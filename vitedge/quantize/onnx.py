@@ -2,7 +2,10 @@
 
 Traps avoided (measured with ORT 1.31 on a ViT-Tiny): the default op list also quantizes Add / Mul / LayerNorm and
 loses accuracy; an INT8 Softmax gets fused into QLinearSoftmax and breaks attention; QDQ has no weights-only switch,
-so activation x activation MatMuls (q @ k^T, attn @ v) are excluded by name.
+so activation x activation MatMuls (q @ k^T, attn @ v) are excluded by name; by default QDQ also rounds each
+MatMul's output to int8 before its bias Add and the residual stream, which on the real DeiT-Tiny cost 1.2 pp top-1
+(95.0% agreement): with OpTypesToExcludeOutputQuantization the outputs stay float (ORT fuses DQ + MatMul into
+MatMulIntegerToFloat, as fast), +0.4 pp and 96.8% agreement.
 """
 from __future__ import annotations
 
@@ -110,7 +113,8 @@ class OnnxQuantizer:
             activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8,
             nodes_to_exclude=list(scheme.keep_float) + ([] if full else activation_matmuls(model)),
             calibrate_method=method,
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
+                           "OpTypesToExcludeOutputQuantization": list(WEIGHT_OPS)},
         )
 
     def _ranges(self, inp: QuantInput, op_types, method) -> Path:
