@@ -19,6 +19,7 @@ from vitedge.models.loaded import LoadedModel
 from vitedge.paths import model_stem, write_target
 from vitedge.quantize.base import QUANTIZERS, QuantInput
 from vitedge.quantize.evaluate import CalibrationProbe, Evaluator, finite_inputs
+from vitedge.quantize.finegrained import onnx_fallback
 from vitedge.quantize.scheme import Scheme
 from vitedge.quantize.sensitivity import FallbackResult, accuracy_aware, group_layers
 from vitedge.versions import tool_versions
@@ -120,7 +121,7 @@ def _report_unmet(artifact: Artifact, result: QuantizeResult) -> None:
         acc = artifact.accuracy
         result.failures.append(
             f"{artifact.path}: drop {acc['drop_pp']:.2f} pp exceeds --max-drop {fallback['max_drop_pp']} pp even with "
-            f"{len(artifact.quantization['float_groups'])} layer group(s) in float (best found, kept for inspection)")
+            f"{len(artifact.quantization['float_groups'])} layer group(s) or op(s) in float (best found, kept for inspection)")
 
 
 def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, art_id: str,
@@ -134,6 +135,8 @@ def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, 
         layers = quantizer.layers(inp, scheme) if scheme.precision == "int8" else []
         if _uses_nncf_control(ctx, base.format, scheme):
             outcome = _nncf_controlled(ctx, inp, scheme, staging)
+        elif ctx.max_drop is not None and base.format == "onnx" and scheme.mode == "static":
+            outcome = onnx_fallback(quantizer, inp, scheme, staging, ctx.evaluator, ctx.max_drop, ctx.threads)
         elif ctx.max_drop is not None and scheme.precision == "int8":
             outcome = accuracy_aware(attempt, lambda p: ctx.probe.error(base.format, p), scheme, layers,
                                      ctx.max_drop)
@@ -205,11 +208,14 @@ def _move_into(folder: Path, out: Path) -> list[Path]:
 def _quantization_doc(ctx: QuantizeContext, outcome: FallbackResult, layers: list[str], seconds: float) -> dict:
     groups = group_layers(list(outcome.scheme.keep_float))
     doc = {"scheme": outcome.scheme.to_dict(), "layers_quantized": len(layers) - len(outcome.scheme.keep_float),
-           "float_groups": list(groups), "seconds": round(seconds, 3),
+           "float_groups": outcome.float_ops or list(groups), "seconds": round(seconds, 3),
            "calibration": {"source": ctx.calib.source, "sha256": ctx.calib.sha256(), "count": len(ctx.calib),
                            "image_hashes": sorted(image_hashes(ctx.calib))}
            if outcome.scheme.needs_calibration else None}
     if ctx.max_drop is not None and outcome.scheme.precision == "int8":
         doc["fallback"] = {"max_drop_pp": ctx.max_drop, "met": outcome.met, "steps": outcome.steps,
-                           "sensitivity": outcome.sensitivity}
+                           "sensitivity": outcome.sensitivity,
+                           "granularity": "op" if outcome.float_mac_share is not None else "block"}
+        if outcome.float_mac_share is not None:
+            doc["fallback"]["float_mac_share"] = outcome.float_mac_share
     return doc

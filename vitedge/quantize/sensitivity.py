@@ -41,6 +41,8 @@ class FallbackResult:
     met: bool
     steps: list[dict] = field(default_factory=list)  # one per attempt: groups kept in float, top-1, drop
     sensitivity: dict[str, float] = field(default_factory=dict)  # group -> calibration error removed
+    float_ops: list[str] = field(default_factory=list)  # op-level fallback: the ops kept in float, by label
+    float_mac_share: float | None = None  # op-level fallback: share of the weight-op MACs run in float
 
 
 def _step(kept: list[str], evaluation: dict, path: Path) -> dict:

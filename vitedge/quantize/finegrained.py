@@ -1,0 +1,166 @@
+"""Fine-grained, monotone fallback for ONNX Runtime static INT8: quantize once, then keep single ops in float.
+
+1. The QDQ model is made once, with activation ranges from the calibration images minus a held-out part.
+2. Each weight-bearing op (qkv, proj, fc1, fc2, patch embedding, head) is switched back to float alone in that one
+   model (qdq.py: graph surgery, no re-calibration) and scored on the held-out calibration images: the mean KL
+   divergence of its logits from the FP32 model's. Its sensitivity is how much KL it removes.
+3. Greedy, most sensitive first: an op is kept in float only if the KL of the combined model goes down (so every
+   kept step improves the objective); after each kept step the release gate (drop and agreement on the evaluation
+   images) is checked, and the search stops as soon as it holds. The evaluation images decide when to stop, never
+   which op to keep.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vitedge.console import log
+from vitedge.quantize.qdq import QuantizedOp, quantized_ops, with_float_ops
+from vitedge.quantize.scheme import Scheme
+from vitedge.quantize.sensitivity import FallbackResult
+
+MIN_HELD_OUT = 16  # calibration images kept out of the ranges to score the fallback's steps
+HELD_OUT_SHARE = 4  # one in four calibration images, at least MIN_HELD_OUT
+MAX_FLOAT_SHARE = 0.5  # stop once half of the weight-op MACs run in float: the artifact would not be INT8 any more
+BATCH = 64
+
+
+def split_calibration(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(images for the ranges, held-out images for the objective); all for the ranges when there are too few."""
+    held = max(MIN_HELD_OUT, len(images) // HELD_OUT_SHARE)
+    if len(images) < 2 * held:
+        return images, images
+    return images[:-held], images[-held:]
+
+
+@dataclass
+class KLObjective:
+    """Mean KL(FP32 || model) of the logits on held-out calibration images, run in ONNX Runtime from memory."""
+
+    inputs: np.ndarray
+    reference: np.ndarray
+    threads: int
+
+    def __call__(self, model) -> float:
+        return mean_kl(self.reference, run_onnx(model, self.inputs, self.threads))
+
+
+def run_onnx(model, inputs: np.ndarray, threads: int) -> np.ndarray:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: inputs[i:i + BATCH]})[0] for i in range(0, len(inputs), BATCH)])
+
+
+def mean_kl(reference: np.ndarray, outputs: np.ndarray) -> float:
+    """Mean KL divergence of softmax(outputs) from softmax(reference); for non-logit outputs, their mean squared
+    error relative to the reference's mean square (a scale-free error)."""
+    reference, outputs = reference.reshape(len(reference), -1), outputs.reshape(len(outputs), -1)
+    if reference.shape[1] < 2:
+        return float(((reference - outputs) ** 2).mean() / max(float((reference ** 2).mean()), 1e-12))
+    log_p, log_q = _log_softmax(reference.astype(np.float64)), _log_softmax(outputs.astype(np.float64))
+    return float((np.exp(log_p) * (log_p - log_q)).sum(axis=1).mean())
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x - x.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+Gate = Callable[[object, list[str]], tuple[Path, dict, bool]]  # (model, float ops) -> (file, evaluation, passes)
+
+
+def float_share(ops: list[QuantizedOp], floating: set[str]) -> float:
+    total = sum(op.macs for op in ops)
+    return 0.0 if total == 0 else sum(op.macs for op in ops if op.node in floating) / total
+
+
+def rank_ops(qdq, fp32, ops: list[QuantizedOp], objective: KLObjective, base: float) -> dict[str, float]:
+    """Per op node, the KL removed by running only that op in float; most helpful first."""
+    gains = {}
+    for index, op in enumerate(ops, 1):
+        gains[op.node] = base - objective(with_float_ops(qdq, fp32, {op.node}))
+        if index % 10 == 0 or index == len(ops):
+            log(f"  sensitivity {index}/{len(ops)} ops scored on {len(objective.inputs)} held-out calibration images")
+    return dict(sorted(gains.items(), key=lambda item: -item[1]))
+
+
+def fine_grained(qdq, fp32, scheme: Scheme, objective: KLObjective, gate: Gate) -> FallbackResult:
+    """The QDQ model, or the fewest ops in float (greedy on the objective) that make `gate` pass."""
+    ops = quantized_ops(qdq, fp32)
+    labels = {op.node: op.label for op in ops}
+    base = objective(qdq)
+    path, evaluation, passes = gate(qdq, [])
+    result = FallbackResult(path, evaluation, scheme, passes, [_step([], labels, ops, base, evaluation)],
+                            float_mac_share=0.0)
+    if passes:
+        return result
+    log(f"  gate not met: ranking {len(ops)} ops (objective: logit KL {base:.2e} on held-out calibration images)")
+    gains = rank_ops(qdq, fp32, ops, objective, base)
+    result.sensitivity = {labels[node]: round(gain, 8) for node, gain in gains.items()}
+    kept: list[str] = []
+    current = base
+    for node in (node for node, gain in gains.items() if gain > 0):
+        candidate = with_float_ops(qdq, fp32, set(kept) | {node})
+        value = objective(candidate)
+        if value >= current:
+            log(f"  {labels[node]} in float: KL {value:.2e} not below {current:.2e}, left in INT8")
+            continue
+        kept, current = kept + [node], value
+        path, evaluation, passes = gate(candidate, kept)
+        result.steps.append(_step(kept, labels, ops, value, evaluation))
+        share = float_share(ops, set(kept))
+        result.path, result.evaluation, result.scheme = path, evaluation, scheme.with_float(kept)
+        result.float_ops, result.float_mac_share = [labels[n] for n in kept], round(share, 4)
+        log(f"  + {labels[node]} in float: KL {value:.2e}, {_figures(evaluation)}, {100 * share:.1f}% of the MACs "
+            "in float")
+        if passes or share >= MAX_FLOAT_SHARE:
+            result.met = passes
+            break
+    return result
+
+
+def _step(kept: list[str], labels: dict[str, str], ops: list[QuantizedOp], kl: float, evaluation: dict) -> dict:
+    return {"float_ops": [labels[n] for n in kept], "kl": round(kl, 8),
+            "float_mac_share": round(float_share(ops, set(kept)), 4), "top1": evaluation.get("top1"),
+            "drop_pp": evaluation.get("drop_pp"), "agreement": evaluation.get("top1_agreement"),
+            "min_cosine": evaluation.get("min_cosine")}
+
+
+def _figures(evaluation: dict) -> str:
+    if evaluation.get("drop_pp") is None:
+        return f"min cosine {evaluation['min_cosine']:.5f}"
+    return f"drop {evaluation['drop_pp']:.2f} pp, agreement {100 * evaluation['top1_agreement']:.1f}%"
+
+
+def onnx_fallback(quantizer, inp, scheme: Scheme, staging: Path, evaluator, max_drop: float,
+                  threads: int) -> FallbackResult:
+    """The fine-grained fallback for an ONNX FP32 artifact: ranges from most calibration images, the objective on
+    the rest (FP32 ONNX Runtime logits as the reference), the gate `drop <= max_drop` on the evaluation images."""
+    import onnx
+
+    ranges, held_out = split_calibration(inp.calibration)
+    first = staging / "quantized"
+    first.mkdir()
+    path = quantizer.quantize(replace(inp, calibration=ranges), scheme, first)[0]
+    qdq, fp32 = onnx.load(str(path)), onnx.load(str(inp.fp32_path))
+    objective = KLObjective(held_out, run_onnx(fp32, held_out, threads), threads)
+    tries = iter(range(1, 100_000))
+
+    def gate(model, kept: list[str]) -> tuple[Path, dict, bool]:
+        target = path
+        if kept:
+            folder = staging / f"fallback-{next(tries)}"
+            folder.mkdir()
+            target = folder / path.name
+            onnx.save(model, str(target))
+        evaluation = evaluator.evaluate("onnx", target)
+        return target, evaluation, evaluation["drop_pp"] is None or evaluation["drop_pp"] <= max_drop
+
+    return fine_grained(qdq, fp32, scheme, objective, gate)
