@@ -1,4 +1,5 @@
-"""OpenVINO quantization of the real vit4mnist: FP16 IR, NNCF int8 static / full-integer, keep_float, accuracy control.
+"""OpenVINO quantization of the real vit4mnist: FP16 IR, int8 static (the QDQ route), NNCF int8 full-integer,
+keep_float, NNCF accuracy control.
 
 Calibration: the first 300 images of calib_data/mnist_calib.npz; evaluation: the 2,000 of calib_data/mnist_eval.npz.
 """
@@ -82,8 +83,14 @@ def test_fp32_reference(setup):
     assert _accuracy(setup["reference"], setup["labels"]) == pytest.approx(FP32_ACCURACY, abs=1e-9)
 
 
-def test_layers_are_weight_and_attention_ops_by_block(setup):
+def test_static_layers_are_the_onnx_weight_ops_of_the_qdq_route(setup):
     names = QUANTIZERS.get("openvino").layers(setup["inp"], Scheme("int8"))
+    assert names[0] == "/patch_embed/proj/Conv" and "/blocks/blocks.3/attn/qkv/MatMul" in names
+    assert len(names) == 1 + 6 * 4 + 2  # patch conv, 4 linears per block, 2 head linears
+
+
+def test_full_integer_layers_are_weight_and_attention_ops_by_block(setup):
+    names = QUANTIZERS.get("openvino").layers(setup["inp"], Scheme("int8", "full-integer"))
     assert names[0] == "__module.patch_embed.proj/aten::_convolution/Convolution"
     assert "__module.blocks.3.attn.qkv/aten::linear/MatMul" in names
     weights = [n for n in names if "linear" in n or "convolution" in n]
@@ -91,7 +98,6 @@ def test_layers_are_weight_and_attention_ops_by_block(setup):
     assert len(names) - len(weights) == 6  # one attention op (ScaledDotProductAttention here) per block
     blocks = [int(m.group(1)) for m in map(BLOCK.search, weights) if m]
     assert blocks == sorted(blocks) and set(blocks) == set(range(6)) and len(blocks) == 24
-    assert QUANTIZERS.get("openvino").layers(setup["inp"], Scheme("int8", "full-integer")) == names
 
 
 def test_fp16_halves_weights_and_keeps_accuracy(setup, quantized):
@@ -115,7 +121,8 @@ def test_int8_static(setup, quantized):
     assert _cosine(logits, setup["reference"]) > 0.998
     ops = _op_types(files[0])
     assert ops["Constant:<Type: 'int8_t'>"] == 27  # every weight op's weights stored in int8
-    assert "ScaledDotProductAttention" in ops  # attention stays one fused op, its inputs quantized
+    assert ops["FakeQuantize"] == 27  # and its activation input (the QDQ route: attention inputs stay float)
+    assert "ScaledDotProductAttention" in ops  # OpenVINO still fuses the attention of the ONNX graph
 
 
 def test_int8_full_integer_quantizes_more(setup, quantized):
@@ -131,7 +138,7 @@ def test_keep_float_leaves_block_ops_in_float(setup, quantized, tmp_path):
     quantizer = QUANTIZERS.get("openvino")
     block0 = [n for n in quantizer.layers(setup["inp"], Scheme("int8")) if BLOCK.search(n)
               and BLOCK.search(n).group(1) == "0"]
-    assert len(block0) == 5  # qkv, attention (attn @ v), proj, fc1, fc2
+    assert len(block0) == 4  # qkv, proj, fc1, fc2
     files = quantizer.quantize(setup["inp"], Scheme("int8").with_float(block0), tmp_path)
     static_files = quantized["int8"][0]
     assert _size(files) > _size(static_files)
@@ -146,6 +153,8 @@ def test_refuses_unknown_layers_and_modes(setup, tmp_path):
     quantizer = QUANTIZERS.get("openvino")
     with pytest.raises(VitedgeError, match="keep_float names ops not in"):
         quantizer.quantize(setup["inp"], Scheme("int8").with_float(["__module.nope/MatMul"]), tmp_path)
+    with pytest.raises(VitedgeError, match="keep_float names ops not in"):
+        quantizer.quantize(setup["inp"], Scheme("int8", "full-integer").with_float(["__module.nope/MatMul"]), tmp_path)
     with pytest.raises(VitedgeError, match="does not support the 'dynamic'"):
         quantizer.quantize(setup["inp"], Scheme("int8", "dynamic"), tmp_path)
     bad = QuantInput(setup["inp"].model, setup["inp"].fp32_path, np.zeros((2, 3, 28, 28), np.float32))
@@ -160,8 +169,8 @@ def test_nncf_failure_is_an_export_error(setup, tmp_path, monkeypatch):
         raise RuntimeError("statistics collection exploded")
 
     monkeypatch.setattr(nncf, "quantize", broken)
-    with pytest.raises(ExportError, match="NNCF failed to quantize vit4mnist.xml to int8 static: .*exploded"):
-        QUANTIZERS.get("openvino").quantize(setup["inp"], Scheme("int8"), tmp_path)
+    with pytest.raises(ExportError, match="NNCF failed to quantize vit4mnist.xml to int8 full-integer: .*exploded"):
+        QUANTIZERS.get("openvino").quantize(setup["inp"], Scheme("int8", "full-integer"), tmp_path)
 
 
 def test_nncf_accuracy_control(setup, tmp_path):

@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -127,7 +127,7 @@ def fine_grained(qdq, fp32, scheme: Scheme, objective: KLObjective, gate: Gate) 
 
 
 def _step(kept: list[str], labels: dict[str, str], ops: list[QuantizedOp], kl: float, evaluation: dict) -> dict:
-    return {"float_ops": [labels[n] for n in kept], "kl": round(kl, 8),
+    return {"float_groups": [labels[n] for n in kept], "kl": round(kl, 8),
             "float_mac_share": round(float_share(ops, set(kept)), 4), "top1": evaluation.get("top1"),
             "drop_pp": evaluation.get("drop_pp"), "agreement": evaluation.get("top1_agreement"),
             "min_cosine": evaluation.get("min_cosine")}
@@ -138,29 +138,3 @@ def _figures(evaluation: dict) -> str:
         return f"min cosine {evaluation['min_cosine']:.5f}"
     return f"drop {evaluation['drop_pp']:.2f} pp, agreement {100 * evaluation['top1_agreement']:.1f}%"
 
-
-def onnx_fallback(quantizer, inp, scheme: Scheme, staging: Path, evaluator, max_drop: float,
-                  threads: int) -> FallbackResult:
-    """The fine-grained fallback for an ONNX FP32 artifact: ranges from most calibration images, the objective on
-    the rest (FP32 ONNX Runtime logits as the reference), the gate `drop <= max_drop` on the evaluation images."""
-    import onnx
-
-    ranges, held_out = split_calibration(inp.calibration)
-    first = staging / "quantized"
-    first.mkdir()
-    path = quantizer.quantize(replace(inp, calibration=ranges), scheme, first)[0]
-    qdq, fp32 = onnx.load(str(path)), onnx.load(str(inp.fp32_path))
-    objective = KLObjective(held_out, run_onnx(fp32, held_out, threads), threads)
-    tries = iter(range(1, 100_000))
-
-    def gate(model, kept: list[str]) -> tuple[Path, dict, bool]:
-        target = path
-        if kept:
-            folder = staging / f"fallback-{next(tries)}"
-            folder.mkdir()
-            target = folder / path.name
-            onnx.save(model, str(target))
-        evaluation = evaluator.evaluate("onnx", target)
-        return target, evaluation, evaluation["drop_pp"] is None or evaluation["drop_pp"] <= max_drop
-
-    return fine_grained(qdq, fp32, scheme, objective, gate)

@@ -66,6 +66,10 @@ class OnnxQuantizer:
 
     def quantize(self, inp: QuantInput, scheme: Scheme, folder: Path) -> list[Path]:
         out = folder / f"{model_stem(inp.model)}_{scheme.tag}.onnx"
+        unknown = sorted(set(scheme.keep_float) - set(self.layers(inp, scheme))) if scheme.keep_float else []
+        if unknown:
+            raise VitedgeError(f"keep_float names ops not in {inp.fp32_path.name}: {', '.join(unknown[:3])}",
+                               "use the names that layers() lists")
         try:
             with quiet_converters():
                 if scheme.precision == "fp16":

@@ -19,7 +19,7 @@ from vitedge.models.loaded import LoadedModel
 from vitedge.paths import model_stem, write_target
 from vitedge.quantize.base import QUANTIZERS, QuantInput
 from vitedge.quantize.evaluate import CalibrationProbe, Evaluator, finite_inputs
-from vitedge.quantize.finegrained import onnx_fallback
+from vitedge.quantize.qdq_route import qdq_fallback
 from vitedge.quantize.scheme import Scheme
 from vitedge.quantize.sensitivity import FallbackResult, accuracy_aware, group_layers
 from vitedge.versions import tool_versions
@@ -97,6 +97,7 @@ def _quantize_or_keep(ctx: QuantizeContext, base: Artifact, root: Path, scheme: 
         return None
     config = {"scheme": scheme.to_dict(), "calibration": ctx.calib.sha256() if scheme.needs_calibration else None,
               "calibration_count": len(ctx.calib), "max_drop_pp": ctx.max_drop,
+              "recipe": QDQ_RECIPE if base.format in QDQ_FORMATS and _is_static_int8(scheme) else None,
               "tools": tool_versions(("onnxruntime", "openvino", "nncf", "litert-torch", "ai-edge-quantizer"))}
     art_id = artifact_id("quantize", base.id, config)
     kept = previous.get(art_id)
@@ -135,8 +136,8 @@ def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, 
         layers = quantizer.layers(inp, scheme) if scheme.precision == "int8" else []
         if _uses_nncf_control(ctx, base.format, scheme):
             outcome = _nncf_controlled(ctx, inp, scheme, staging)
-        elif ctx.max_drop is not None and base.format == "onnx" and scheme.mode == "static":
-            outcome = onnx_fallback(quantizer, inp, scheme, staging, ctx.evaluator, ctx.max_drop, ctx.threads)
+        elif ctx.max_drop is not None and base.format in QDQ_FORMATS and _is_static_int8(scheme):
+            outcome = qdq_fallback(base.format, inp, scheme, staging, ctx.evaluator, ctx.max_drop, ctx.threads)
         elif ctx.max_drop is not None and scheme.precision == "int8":
             outcome = accuracy_aware(attempt, lambda p: ctx.probe.error(base.format, p), scheme, layers,
                                      ctx.max_drop)
@@ -152,6 +153,14 @@ def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, 
         quantization=_quantization_doc(ctx, outcome, layers, seconds), accuracy=outcome.evaluation)
     log(f"{base.format} {scheme.tag}: wrote {final[0].name} in {seconds:.1f} s; {_accuracy_line(outcome.evaluation)}")
     return artifact
+
+
+QDQ_FORMATS = ("onnx", "openvino")  # static INT8 from one ONNX Runtime QDQ model: qdq_route.py
+QDQ_RECIPE = "ort-qdq, float outputs, op-level fallback"  # in the artifact id: older artifacts are redone
+
+
+def _is_static_int8(scheme: Scheme) -> bool:
+    return scheme.precision == "int8" and scheme.mode == "static"
 
 
 def _accuracy_line(acc: dict) -> str:
