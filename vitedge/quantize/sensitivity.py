@@ -47,6 +47,7 @@ class FallbackResult:
 
 def _step(kept: list[str], evaluation: dict, path: Path) -> dict:
     return {"float_groups": list(kept), "top1": evaluation["top1"], "drop_pp": evaluation["drop_pp"],
+            "agreement": evaluation.get("top1_agreement"),
             "min_cosine": evaluation["min_cosine"], "bytes": sum(f.stat().st_size for f in path.parent.iterdir())}
 
 
