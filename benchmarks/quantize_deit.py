@@ -3,7 +3,8 @@
 one's time is its own. Records per backend the plain INT8 figures (the fallback's first step), the shipped ones,
 the ops / groups kept in float with their share of the weight-op MACs, and the seconds.
 
-    python benchmarks/quantize_deit.py [--max-drop 0.5]   # ~6 min on 2 cores; needs ../shared (DeiT-Tiny, images)
+    python benchmarks/quantize_deit.py [--max-drop 0.5] [--min-agreement 97] [--formats onnx,openvino,tflite]
+    # ~6 min on 2 cores; needs ../shared (DeiT-Tiny, images); writes results/quantize_deit[_agree97].{json,md}
 
 Agreement: top-1 agreement with the FP32 PyTorch model on the evaluation images (one image is 0.2 pp).
 """
@@ -42,8 +43,9 @@ def row(fmt: str, artifact, wall: float) -> dict:
             "met": fallback.get("met"), "quantize_seconds": q["seconds"], "wall_seconds": round(wall, 1)}
 
 
-def markdown(rows: list[dict], max_drop: float) -> str:
-    lines = [f"# Static INT8 of the real DeiT-Tiny, `--max-drop {max_drop}`", "",
+def markdown(rows: list[dict], args) -> str:
+    gate = f"--max-drop {args.max_drop}" + (f" --min-agreement {args.min_agreement:g}" if args.min_agreement else "")
+    lines = [f"# Static INT8 of the real DeiT-Tiny, `{gate}`", "",
              f"Measured by `benchmarks/quantize_deit.py` on {cpu_name()} ({os.cpu_count()} cores), "
              f"{time.strftime('%Y-%m-%d')}; calibration imagenet_sample classes 0-499 (300 images, a quarter held out "
              "for the fallback's objective), evaluation classes 500-999 (500 photos); FP32 top-1 77.60%.", "",
@@ -63,23 +65,28 @@ def markdown(rows: list[dict], max_drop: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-drop", type=float, default=0.5)
+    parser.add_argument("--min-agreement", type=float)
+    parser.add_argument("--formats", default=",".join(FORMATS))
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "export"
         api.export("deit_tiny_patch16_224", "all", out=export, weights=str(WEIGHTS), data=EVAL, threads=2)
-        for fmt in FORMATS:
+        for fmt in args.formats.split(","):
             started = time.perf_counter()
             result = api.quantize(str(export), formats=fmt, precisions="int8", calib=CALIB, eval_data=EVAL,
-                                  max_drop=args.max_drop, out=Path(tmp) / fmt, threads=2)
+                                  max_drop=args.max_drop, min_agreement=args.min_agreement, out=Path(tmp) / fmt,
+                                  threads=2)
             int8 = next(a for a in result.artifacts if a.stage == "quantize")
             rows.append(row(fmt, int8, time.perf_counter() - started))
             print(rows[-1], flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "quantize_deit.json").write_text(json.dumps({"max_drop_pp": args.max_drop, "host": cpu_name(),
-                                                            "rows": rows, "tools": tool_versions()}, indent=1) + "\n")
-    (RESULTS / "quantize_deit.md").write_text(markdown(rows, args.max_drop))
-    print(markdown(rows, args.max_drop))
+    stem = "quantize_deit" + (f"_agree{args.min_agreement:g}" if args.min_agreement is not None else "")
+    doc = {"max_drop_pp": args.max_drop, "min_agreement": args.min_agreement, "host": cpu_name(), "rows": rows,
+           "tools": tool_versions()}
+    (RESULTS / f"{stem}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (RESULTS / f"{stem}.md").write_text(markdown(rows, args))
+    print(markdown(rows, args))
     return 0
 
 

@@ -65,7 +65,8 @@ def quantize(source: str, formats: str = "all", precisions: str = "fp16,int8", i
              calib_samples: int | None = None, eval_data: str | None = None, eval_samples: int | None = None,
              max_drop: float | None = None, out: str | Path = "runs/quantize", weights: str | None = None,
              threads: int | None = None, force: bool = False, resume: bool = False,
-             allow_overlap: bool = False, nncf_accuracy_control: bool = False) -> QuantizeResult:
+             allow_overlap: bool = False, nncf_accuracy_control: bool = False,
+             min_agreement: float | None = None) -> QuantizeResult:
     """`vitedge quantize`: FP32 artifacts (exported here, or from an export's artifacts.json) -> FP16 / INT8."""
     out = Path(out)
     previous_artifacts(out, force, resume)  # refuse a used --out before any work
@@ -90,7 +91,7 @@ def quantize(source: str, formats: str = "all", precisions: str = "fp16,int8", i
                           "fix the export first (vitedge export prints why each artifact failed)")
     return quantize_artifacts(model, usable, root, out, calib_set, eval_set, schemes, max_drop=max_drop,
                               threads=threads, force=force, resume=resume,
-                              nncf_accuracy_control=nncf_accuracy_control)
+                              nncf_accuracy_control=nncf_accuracy_control, min_agreement=min_agreement)
 
 
 def parse_schemes(precisions: str, int8_modes: str, calibration: str, per_channel: bool) -> list[Scheme]:

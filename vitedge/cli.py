@@ -103,6 +103,8 @@ def _add_quantize(sub) -> None:
     p.add_argument("--eval-samples", type=positive_int, help="evaluation images used (default: all)")
     p.add_argument("--max-drop", type=percentage_points,
                    help="accuracy drop allowed, in percentage points; INT8 keeps sensitive layers in float to meet it")
+    p.add_argument("--min-agreement", type=percentage_points,
+                   help="top-1 agreement with FP32 required, in %%; INT8 keeps sensitive layers in float to meet it")
     p.add_argument("--nncf-accuracy-control", action="store_true",
                    help="OpenVINO: use NNCF's quantize_with_accuracy_control for --max-drop instead of vitedge's")
     p.add_argument("--allow-overlap", action="store_true", help="allow images shared by --calib and --eval")
@@ -118,7 +120,7 @@ def _run_quantize(args) -> int:
     result = api.quantize(
         args.source, args.format, args.precision, args.int8_modes, args.calibration_method, not args.per_tensor,
         args.calib, args.calib_samples, args.eval_data, args.eval_samples, args.max_drop, args.out, args.weights,
-        args.threads, args.force, args.resume, args.allow_overlap, args.nncf_accuracy_control)
+        args.threads, args.force, args.resume, args.allow_overlap, args.nncf_accuracy_control, args.min_agreement)
     print(quantize_table(result.artifacts))
     if result.written:
         print(f"\nwrote {result.written}")

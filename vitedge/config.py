@@ -27,6 +27,7 @@
     precisions = ["fp16", "int8"]
     int8 = ["static"]
     max_drop = 0.3                             # pp; the accuracy-aware fallback keeps layers in float to meet it
+    # min_agreement = 97                       # optional: % of eval images whose top-1 must match FP32's
 
     [validate]
     gates = "gates.toml"                       # optional; default: vitedge's gates
@@ -64,7 +65,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "export": {"formats": (list, list(FORMATS))},
     "quantize": {"precisions": (list, ["fp16", "int8"]), "int8": (list, ["static"]),
                  "calibration_method": (CALIBRATION_METHODS, "minmax"), "per_channel": (bool, True),
-                 "max_drop": (float, None)},
+                 "max_drop": (float, None), "min_agreement": (float, None)},
     "validate": {"gates": (str, None)},
     "bench": {"targets": (list, ["x86-cpu"]), "threads": (int, None)},
 }
@@ -78,7 +79,8 @@ RANGES = {("data", "calib_samples"): (1, None, False), ("data", "eval_samples"):
           ("distill", "epochs"): (1, None, False), ("distill", "batch_size"): (1, None, False),
           ("distill", "lr"): (0, 10, True), ("distill", "temperature"): (0, 1000, True),
           ("distill", "alpha"): (0, 1, False), ("distill", "seed"): (0, None, False),
-          ("quantize", "max_drop"): (0, 100, False), ("bench", "threads"): (1, 4096, False)}
+          ("quantize", "max_drop"): (0, 100, False), ("quantize", "min_agreement"): (0, 100, False),
+          ("bench", "threads"): (1, 4096, False)}
 LIST_CHOICES = {("export", "formats"): FORMATS, ("quantize", "precisions"): PRECISIONS,
                 ("quantize", "int8"): INT8_MODES}
 PATH_KEYS = {("model", "weights"), ("data", "calib"), ("data", "eval"), ("validate", "gates")}

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from vitedge.quantize.gate import QuantGate
 from vitedge.quantize.scheme import Scheme
 from vitedge.quantize.sensitivity import accuracy_aware, group_layers, group_of
 
@@ -47,7 +48,7 @@ class FakeBackend:
 
 def test_keeps_most_sensitive_groups_float_until_within_drop(tmp_path):
     backend = FakeBackend(tmp_path)
-    result = accuracy_aware(backend.attempt, backend.probe, Scheme("int8"), backend.layers, max_drop=0.3)
+    result = accuracy_aware(backend.attempt, backend.probe, Scheme("int8"), backend.layers, QuantGate(0.3))
     assert result.met
     assert [s["float_groups"] for s in result.steps] == [[], ["blocks.1"], ["blocks.1", "head"]]
     assert [s["drop_pp"] for s in result.steps] == [1.75, 0.55, 0.15]
@@ -57,13 +58,13 @@ def test_keeps_most_sensitive_groups_float_until_within_drop(tmp_path):
 
 def test_within_bounds_needs_no_fallback(tmp_path):
     backend = FakeBackend(tmp_path)
-    result = accuracy_aware(backend.attempt, backend.probe, Scheme("int8"), backend.layers, max_drop=2.0)
+    result = accuracy_aware(backend.attempt, backend.probe, Scheme("int8"), backend.layers, QuantGate(2.0))
     assert result.met and backend.calls == 1 and result.scheme.keep_float == ()
 
 
 def test_unreachable_target_reports_best_found(tmp_path):
     backend = FakeBackend(tmp_path)
-    result = accuracy_aware(backend.attempt, backend.probe, Scheme("int8"), backend.layers, max_drop=-1.0)
+    result = accuracy_aware(backend.attempt, backend.probe, Scheme("int8"), backend.layers, QuantGate(-1.0))
     assert not result.met
     assert result.evaluation["drop_pp"] == 0.0 and len(result.steps) == 5
     assert group_layers(list(result.scheme.keep_float)).keys() == {"patch_embed", "blocks.0", "blocks.1", "head"}

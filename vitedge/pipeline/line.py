@@ -98,7 +98,8 @@ def _quantize(config: PipelineConfig, line: ModelLine, folder: Path, resume: boo
                           precisions=",".join(q["precisions"]), int8_modes=",".join(q["int8"]),
                           calibration_method=q["calibration_method"], per_channel=q["per_channel"], calib=line.calib,
                           calib_samples=config["data"]["calib_samples"], eval_data=line.eval,
-                          eval_samples=config["data"]["eval_samples"], max_drop=q["max_drop"], out=folder,
+                          eval_samples=config["data"]["eval_samples"], max_drop=q["max_drop"],
+                          min_agreement=q["min_agreement"], out=folder,
                           weights=line.weights, resume=True)
     return {"artifacts": [a.path for a in result.artifacts], "not_met": result.failures}
 

@@ -19,6 +19,7 @@ from vitedge.export.base import require
 from vitedge.paths import model_stem
 from vitedge.quantize.base import QuantInput
 from vitedge.quantize.finegrained import KLObjective, fine_grained, run_onnx, split_calibration
+from vitedge.quantize.gate import QuantGate
 from vitedge.quantize.scheme import Scheme
 from vitedge.quantize.sensitivity import FallbackResult
 
@@ -62,10 +63,10 @@ def save_openvino(onnx_path: Path, inp: QuantInput, scheme: Scheme, folder: Path
     return [xml, xml.with_suffix(".bin")]
 
 
-def qdq_fallback(fmt: str, inp: QuantInput, scheme: Scheme, staging: Path, evaluator, max_drop: float,
+def qdq_fallback(fmt: str, inp: QuantInput, scheme: Scheme, staging: Path, evaluator, gate: QuantGate,
                  threads: int) -> FallbackResult:
     """The fine-grained fallback for `fmt` (onnx or openvino): ranges from most calibration images, the objective on
-    the rest (FP32 ONNX Runtime logits as the reference), the gate `drop <= max_drop` in `fmt`'s own runtime."""
+    the rest (FP32 ONNX Runtime logits as the reference), `gate` checked in `fmt`'s own runtime."""
     onnx = require("onnx", "onnx")
     ranges, held_out = split_calibration(inp.calibration)
     first = staging / "qdq"
@@ -75,7 +76,7 @@ def qdq_fallback(fmt: str, inp: QuantInput, scheme: Scheme, staging: Path, evalu
     objective = KLObjective(held_out, run_onnx(fp32, held_out, threads), threads)
     tries = iter(range(1, 100_000))
 
-    def gate(model, kept: list[str]) -> tuple[Path, dict, bool]:
+    def check(model, kept: list[str]) -> tuple[Path, dict, bool]:
         folder = staging / f"try-{next(tries)}"
         folder.mkdir()
         path = folder / qdq_path.name
@@ -84,6 +85,6 @@ def qdq_fallback(fmt: str, inp: QuantInput, scheme: Scheme, staging: Path, evalu
             path = save_openvino(path, inp, scheme, folder)[0]
             path.with_name(qdq_path.name).unlink()
         evaluation = evaluator.evaluate(fmt, path)
-        return path, evaluation, evaluation["drop_pp"] is None or evaluation["drop_pp"] <= max_drop
+        return path, evaluation, gate.holds(evaluation)
 
-    return fine_grained(qdq, fp32, scheme, objective, gate)
+    return fine_grained(qdq, fp32, scheme, objective, check)

@@ -19,6 +19,7 @@ from vitedge.models.loaded import LoadedModel
 from vitedge.paths import model_stem, write_target
 from vitedge.quantize.base import QUANTIZERS, QuantInput
 from vitedge.quantize.evaluate import CalibrationProbe, Evaluator, finite_inputs
+from vitedge.quantize.gate import QuantGate
 from vitedge.quantize.qdq_route import qdq_fallback
 from vitedge.quantize.scheme import Scheme
 from vitedge.quantize.sensitivity import FallbackResult, accuracy_aware, group_layers
@@ -47,12 +48,13 @@ class QuantizeContext:
     max_drop: float | None
     threads: int
     nncf_accuracy_control: bool = False
+    gate: QuantGate = QuantGate()  # what the accuracy-aware fallback must reach (inactive: no fallback)
 
 
 def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path, out: Path, calib: Dataset,
                        evaluation: Dataset, schemes: list[Scheme], *, max_drop: float | None = None,
                        threads: int | None = None, force: bool = False, resume: bool = False,
-                       nncf_accuracy_control: bool = False) -> QuantizeResult:
+                       nncf_accuracy_control: bool = False, min_agreement: float | None = None) -> QuantizeResult:
     """Quantize every FP32 artifact in `fp32` (paths relative to `fp32_root`) with every applicable scheme."""
     out = Path(out)
     model_stem(model)  # a name that is a path is refused before any work
@@ -63,7 +65,7 @@ def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path
     log(f"reference: PyTorch FP32 on {len(evaluation)} held-out images from {evaluation.source}")
     ctx = QuantizeContext(model, out, calib, Evaluator(model, evaluation, threads),
                           CalibrationProbe(model, calib_inputs, threads), calib_inputs, max_drop, threads,
-                          nncf_accuracy_control)
+                          nncf_accuracy_control, QuantGate(max_drop, min_agreement))
     result = QuantizeResult(out, [])
     model_doc, data_doc = model.describe(), evaluation.describe()
     for base in fp32:
@@ -97,6 +99,7 @@ def _quantize_or_keep(ctx: QuantizeContext, base: Artifact, root: Path, scheme: 
         return None
     config = {"scheme": scheme.to_dict(), "calibration": ctx.calib.sha256() if scheme.needs_calibration else None,
               "calibration_count": len(ctx.calib), "max_drop_pp": ctx.max_drop,
+              "min_agreement": ctx.gate.min_agreement,
               "recipe": QDQ_RECIPE if base.format in QDQ_FORMATS and _is_static_int8(scheme) else None,
               "tools": tool_versions(("onnxruntime", "openvino", "nncf", "litert-torch", "ai-edge-quantizer"))}
     art_id = artifact_id("quantize", base.id, config)
@@ -119,10 +122,11 @@ def _quantize_or_keep(ctx: QuantizeContext, base: Artifact, root: Path, scheme: 
 def _report_unmet(artifact: Artifact, result: QuantizeResult) -> None:
     fallback = (artifact.quantization or {}).get("fallback")
     if fallback and not fallback["met"]:
-        acc = artifact.accuracy
+        acc, gate = artifact.accuracy, QuantGate(fallback["max_drop_pp"], fallback.get("min_agreement"))
         result.failures.append(
-            f"{artifact.path}: drop {acc['drop_pp']:.2f} pp exceeds --max-drop {fallback['max_drop_pp']} pp even with "
-            f"{len(artifact.quantization['float_groups'])} layer group(s) or op(s) in float (best found, kept for inspection)")
+            f"{artifact.path}: drop {acc['drop_pp']:.2f} pp, agreement {100 * acc['top1_agreement']:.1f}% fail the "
+            f"gate ({gate.describe()}) even with {len(artifact.quantization['float_groups'])} layer group(s) or "
+            "op(s) in float (best found, kept for inspection)")
 
 
 def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, art_id: str,
@@ -136,11 +140,11 @@ def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, 
         layers = quantizer.layers(inp, scheme) if scheme.precision == "int8" else []
         if _uses_nncf_control(ctx, base.format, scheme):
             outcome = _nncf_controlled(ctx, inp, scheme, staging)
-        elif ctx.max_drop is not None and base.format in QDQ_FORMATS and _is_static_int8(scheme):
-            outcome = qdq_fallback(base.format, inp, scheme, staging, ctx.evaluator, ctx.max_drop, ctx.threads)
-        elif ctx.max_drop is not None and scheme.precision == "int8":
+        elif ctx.gate.active and base.format in QDQ_FORMATS and _is_static_int8(scheme):
+            outcome = qdq_fallback(base.format, inp, scheme, staging, ctx.evaluator, ctx.gate, ctx.threads)
+        elif ctx.gate.active and scheme.precision == "int8":
             outcome = accuracy_aware(attempt, lambda p: ctx.probe.error(base.format, p), scheme, layers,
-                                     ctx.max_drop)
+                                     ctx.gate)
         else:
             path, evaluation = attempt(scheme, True)
             outcome = FallbackResult(path, evaluation, scheme, True)
@@ -185,7 +189,7 @@ def _nncf_controlled(ctx: QuantizeContext, inp: QuantInput, scheme: Scheme, stag
     files = quantize_with_accuracy_control(inp, scheme, folder, finite_inputs(data, ctx.model, "evaluation"),
                                            data.labels, ctx.max_drop)
     evaluation = ctx.evaluator.evaluate("openvino", files[0])
-    met = evaluation["drop_pp"] <= ctx.max_drop
+    met = ctx.gate.holds(evaluation)
     return FallbackResult(files[0], evaluation, scheme, met, [{"method": "nncf.quantize_with_accuracy_control",
                                                                "top1": evaluation["top1"],
                                                                "drop_pp": evaluation["drop_pp"]}])
@@ -221,8 +225,8 @@ def _quantization_doc(ctx: QuantizeContext, outcome: FallbackResult, layers: lis
            "calibration": {"source": ctx.calib.source, "sha256": ctx.calib.sha256(), "count": len(ctx.calib),
                            "image_hashes": sorted(image_hashes(ctx.calib))}
            if outcome.scheme.needs_calibration else None}
-    if ctx.max_drop is not None and outcome.scheme.precision == "int8":
-        doc["fallback"] = {"max_drop_pp": ctx.max_drop, "met": outcome.met, "steps": outcome.steps,
+    if ctx.gate.active and outcome.scheme.precision == "int8":
+        doc["fallback"] = {**ctx.gate.to_dict(), "met": outcome.met, "steps": outcome.steps,
                            "sensitivity": outcome.sensitivity,
                            "granularity": "op" if outcome.float_mac_share is not None else "block"}
         if outcome.float_mac_share is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from vitedge.console import log
+from vitedge.quantize.gate import QuantGate
 from vitedge.quantize.scheme import Scheme
 
 BLOCK = re.compile(r"blocks[./_](\d+)")
@@ -63,13 +64,13 @@ def rank_groups(attempt: Attempt, probe: Callable[[Path], float], scheme: Scheme
 
 
 def accuracy_aware(attempt: Attempt, probe: Callable[[Path], float], scheme: Scheme, layers: list[str],
-                   max_drop: float) -> FallbackResult:
-    """Quantize; while the drop exceeds `max_drop`, keep the next most sensitive group in float and retry."""
+                   gate: QuantGate) -> FallbackResult:
+    """Quantize; while `gate` fails, keep the next most sensitive group in float and retry."""
     path, evaluation = attempt(scheme, True)
-    result = FallbackResult(path, evaluation, scheme, evaluation["drop_pp"] <= max_drop, [_step([], evaluation, path)])
+    result = FallbackResult(path, evaluation, scheme, gate.holds(evaluation), [_step([], evaluation, path)])
     if result.met or evaluation["drop_pp"] is None:
         return result
-    log(f"  drop {evaluation['drop_pp']:.2f} pp > {max_drop} pp: ranking layer groups by sensitivity")
+    log(f"  gate ({gate.describe()}) not met: ranking layer groups by sensitivity")
     groups = group_layers(layers)
     result.sensitivity = rank_groups(attempt, probe, scheme, groups, probe(path))
     kept: list[str] = []
@@ -79,9 +80,9 @@ def accuracy_aware(attempt: Attempt, probe: Callable[[Path], float], scheme: Sch
         path, evaluation = attempt(candidate, True)
         result.steps.append(_step(kept, evaluation, path))
         log(f"  + {group} in float: top-1 {100 * evaluation['top1']:.2f}%, drop {evaluation['drop_pp']:.2f} pp")
-        if evaluation["drop_pp"] < result.evaluation["drop_pp"] or evaluation["drop_pp"] <= max_drop:
+        if evaluation["drop_pp"] < result.evaluation["drop_pp"] or gate.holds(evaluation):
             result.path, result.evaluation, result.scheme = path, evaluation, candidate
-        if evaluation["drop_pp"] <= max_drop:
+        if gate.holds(evaluation):
             result.met = True
             break
     return result
