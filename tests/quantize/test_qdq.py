@@ -109,3 +109,16 @@ def test_fallback_not_needed_when_the_gate_holds(models, tmp_path):
     result = fine_grained(qdq, fp32, Scheme("int8"), objective,
                           lambda model, kept: (tmp_path / "m.onnx", {"drop_pp": 0.0}, True))
     assert result.met and result.float_ops == [] and result.sensitivity == {} and len(result.steps) == 1
+
+
+def test_unmet_gate_ships_the_step_closest_to_it(models, tmp_path):
+    fp32, qdq, images = models
+    objective = KLObjective(images, run_onnx(fp32, images, 2), 2)
+    drops = iter([1.0, 0.4, 0.8, 0.6, 0.9, 0.7, 0.5, 1.1] + [1.2] * 100)
+
+    def gate(model, kept):  # never passes; the second try (one op in float) comes closest
+        return tmp_path / f"m{len(kept)}.onnx", {"drop_pp": next(drops), "top1_agreement": 0.9}, False
+
+    result = fine_grained(qdq, fp32, Scheme("int8"), objective, gate)
+    assert not result.met and len(result.steps) >= 2
+    assert result.path.name == "m1.onnx" and len(result.float_ops) == 1 and result.evaluation["drop_pp"] == 0.4

@@ -104,6 +104,7 @@ def fine_grained(qdq, fp32, scheme: Scheme, objective: KLObjective, gate: Gate) 
     log(f"  gate not met: ranking {len(ops)} ops (objective: logit KL {base:.2e} on held-out calibration images)")
     gains = rank_ops(qdq, fp32, ops, objective, base)
     result.sensitivity = {labels[node]: round(gain, 8) for node, gain in gains.items()}
+    tried = [(path, evaluation, [])]
     kept: list[str] = []
     current = base
     for node in (node for node, gain in gains.items() if gain > 0):
@@ -114,16 +115,26 @@ def fine_grained(qdq, fp32, scheme: Scheme, objective: KLObjective, gate: Gate) 
             continue
         kept, current = kept + [node], value
         path, evaluation, passes = gate(candidate, kept)
+        tried.append((path, evaluation, kept))
         result.steps.append(_step(kept, labels, ops, value, evaluation))
-        share = float_share(ops, set(kept))
-        result.path, result.evaluation, result.scheme = path, evaluation, scheme.with_float(kept)
-        result.float_ops, result.float_mac_share = [labels[n] for n in kept], round(share, 4)
-        log(f"  + {labels[node]} in float: KL {value:.2e}, {_figures(evaluation)}, {100 * share:.1f}% of the MACs "
-            "in float")
-        if passes or share >= MAX_FLOAT_SHARE:
-            result.met = passes
+        log(f"  + {labels[node]} in float: KL {value:.2e}, {_figures(evaluation)}, "
+            f"{100 * float_share(ops, set(kept)):.1f}% of the MACs in float")
+        if passes or float_share(ops, set(kept)) >= MAX_FLOAT_SHARE:
             break
+    result.met = passes
+    path, evaluation, chosen = tried[-1] if passes else min(tried, key=_best_found)
+    result.path, result.evaluation, result.scheme = path, evaluation, scheme.with_float(chosen)
+    result.float_ops = [labels[n] for n in chosen]
+    result.float_mac_share = round(float_share(ops, set(chosen)), 4)
     return result
+
+
+def _best_found(entry: tuple[Path, dict, list[str]]) -> tuple:
+    """When the gate cannot be met: the step closest to it (lowest drop, then highest agreement, then fewest ops in
+    float): more ops in float that did not get there are not worth their speed."""
+    _, evaluation, kept = entry
+    drop, agreement = evaluation.get("drop_pp"), evaluation.get("top1_agreement")
+    return (drop if drop is not None else 0.0, -(agreement or 0.0), len(kept))
 
 
 def _step(kept: list[str], labels: dict[str, str], ops: list[QuantizedOp], kl: float, evaluation: dict) -> dict:
