@@ -124,9 +124,13 @@ def _report_unmet(artifact: Artifact, result: QuantizeResult) -> None:
     if fallback and not fallback["met"]:
         acc, gate = artifact.accuracy, QuantGate(fallback["max_drop_pp"], fallback.get("min_agreement"))
         result.failures.append(
-            f"{artifact.path}: drop {acc['drop_pp']:.2f} pp, agreement {100 * acc['top1_agreement']:.1f}% fail the "
+            f"{artifact.path}: {_drop_text(acc)}agreement {100 * acc['top1_agreement']:.1f}% fail the "
             f"gate ({gate.describe()}) even with {len(artifact.quantization['float_groups'])} layer group(s) or "
             "op(s) in float (best found, kept for inspection)")
+
+
+def _drop_text(acc: dict) -> str:
+    return "" if acc.get("drop_pp") is None else f"drop {acc['drop_pp']:.2f} pp, "
 
 
 def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, art_id: str,
