@@ -1,4 +1,5 @@
-"""Fine-grained, monotone fallback for ONNX Runtime static INT8: quantize once, then keep single ops in float.
+"""Fine-grained, monotone fallback for static INT8 QDQ models (ONNX Runtime, and OpenVINO through qdq_route.py):
+quantize once, then keep single ops in float.
 
 1. The QDQ model is made once, with activation ranges from the calibration images minus a held-out part.
 2. Each weight-bearing op (qkv, proj, fc1, fc2, patch embedding, head) is switched back to float alone in that one
