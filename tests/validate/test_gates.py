@@ -34,3 +34,15 @@ def test_bad_gates_named(tmp_path, body, message):
 
 def test_missing_label_figure_fails_the_gate():
     assert Gate("top1", "max-drop", 1.0).check({"mean_cosine": 1.0}) == (None, False)
+
+
+def test_unmeasurable_figure_fails_a_required_gate_and_skips_an_optional_one():
+    few_per_class = {"top1_drop_pp": 0.2, "worst_class_note": "no class has 50 evaluation images"}
+    assert Gate("top1", "max-class-drop", 3.0).check(few_per_class) == (None, False)
+    assert Gate("top1", "max-class-drop", 3.0, optional=True).check(few_per_class) == (None, None)
+
+
+def test_default_floors_are_per_precision():
+    agreement = {g.precisions: g.value for g in DEFAULT_GATES if g.type == "min-agreement"}
+    assert agreement == {("fp32", "fp16"): 0.98, ("int8",): 0.95}
+    assert all(g.optional for g in DEFAULT_GATES if g.precisions)  # an FP32-only run selects no INT8 gate

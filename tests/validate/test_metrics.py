@@ -11,9 +11,20 @@ def test_classification_figures_on_a_known_case():
     m = all_metrics(reference, output, labels, "image-classification")
     assert m["reference_top1"] == 0.75 and m["top1"] == 0.5 and m["top1_drop_pp"] == 25.0
     assert m["top1_agreement"] == 0.75 and m["top5"] == 1.0
-    assert m["worst_class"] == "2" and m["worst_class_drop_pp"] == 100.0
     assert m["per_class"]["1"] == {"count": 2, "top1": 0.5, "reference_top1": 0.5}
+    assert "worst_class_drop_pp" not in m and "no class has 50 evaluation images" in m["worst_class_note"]
     assert m["kl_divergence"] > 0 and m["min_cosine"] < 0.2
+
+
+def test_worst_class_only_among_classes_with_enough_images():
+    labels = np.array([0] * 60 + [1] * 60 + [2] * 3)
+    reference = np.eye(3)[labels] * 3.0  # the reference is right everywhere
+    output = reference.copy()
+    output[:6] = np.eye(3)[1] * 3.0  # class 0 loses 6 of 60: 10 pp
+    output[-3:] = np.eye(3)[0] * 3.0  # class 2 loses all 3 images, but 3 images measure nothing
+    m = all_metrics(reference, output, labels, "image-classification")
+    assert m["worst_class"] == "0" and m["worst_class_drop_pp"] == pytest.approx(10.0)
+    assert m["worst_class_of"] == 2 and m["per_class"]["2"]["top1"] == 0.0
 
 
 def test_identical_outputs():

@@ -46,9 +46,14 @@ def line_for(config: PipelineConfig, name: str, source: str, weights: str | None
                      evaluation.sha256(), targets)
 
 
-def _gates_identity(config: PipelineConfig) -> str | None:
+def _gates_identity(config: PipelineConfig) -> str:
+    """The gates file's hash, or the default gates themselves: a validation cached under other gates is stale."""
+    from vitedge.validate.gates import DEFAULT_GATES
+
     gates = config["validate"]["gates"]
-    return sha256_file(gates) if gates and Path(gates).is_file() else gates
+    if not gates:
+        return "defaults: " + "; ".join(f"{g.name}{' (optional)' if g.optional else ''}" for g in DEFAULT_GATES)
+    return sha256_file(gates) if Path(gates).is_file() else gates
 
 
 def stage_plan(config: PipelineConfig, line: ModelLine) -> list[tuple[str, dict, dict]]:

@@ -6,7 +6,8 @@
     value = 0.3              # a finite number in the type's range (VALUE_RANGES)
     formats = ["tflite"]     # optional: only these formats (a list of onnx, openvino, tflite)
     precisions = ["int8"]    # optional: only these precisions (a list of fp32, fp16, int8)
-    optional = true          # optional: the gate may select no artifact (else that is an error)
+    optional = true          # optional: the gate may select no artifact, or find its figure not measurable on
+                             # the data (e.g. a per-class drop with few images per class); else that is an error
 
 A gate is a promise that something was checked: one whose formats / precisions select none of the artifacts being
 validated is refused (exit 2) unless it says `optional = true`; it then shows as a skipped test case in junit.xml.
@@ -67,11 +68,12 @@ class Gate:
     def applies_to(self, fmt: str, precision: str) -> bool:
         return (not self.formats or fmt in self.formats) and (not self.precisions or precision in self.precisions)
 
-    def check(self, figures: dict) -> tuple[float | None, bool]:
-        """The measured value and whether it passes (a figure absent for this data, e.g. no labels, fails)."""
+    def check(self, figures: dict) -> tuple[float | None, bool | None]:
+        """The measured value and whether it passes. A figure absent for this data (no labels, no class with enough
+        images) fails, or for an optional gate gives None: not measurable, so not checked."""
         measured = figures.get(self.figure, "absent")
         if measured == "absent":
-            return None, False
+            return None, None if self.optional else False
         if measured is None:  # PSNR of identical outputs
             return None, True
         op = GATE_TYPES[self.type][1]
@@ -83,11 +85,17 @@ class Gate:
                 "comparison": GATE_TYPES[self.type][1]}
 
 
+FLOAT_PRECISIONS = ("fp32", "fp16")
+# Float artifacts must agree almost everywhere; INT8 on a 1000-class ViT flips 2-5% of the reference's
+# predictions (mostly images the FP32 model is unsure of) even at < 0.5 pp top-1 drop, so its floors are lower.
+# The per-class gate is optional: it is only measurable with MIN_CLASS_IMAGES images in a class.
 DEFAULT_GATES = (
     Gate("top1", "max-drop", 1.0),
-    Gate("top1", "min-agreement", 0.98),
-    Gate("logits", "min-cosine", 0.99),
-    Gate("top1", "max-class-drop", 3.0),
+    Gate("top1", "min-agreement", 0.98, precisions=FLOAT_PRECISIONS, optional=True),
+    Gate("top1", "min-agreement", 0.95, precisions=("int8",), optional=True),
+    Gate("logits", "min-cosine", 0.99, precisions=FLOAT_PRECISIONS, optional=True),
+    Gate("logits", "min-cosine", 0.98, precisions=("int8",), optional=True),
+    Gate("top1", "max-class-drop", 3.0, optional=True),
 )
 
 
@@ -160,7 +168,7 @@ LABELLED_FIGURES = ("top1_drop_pp", "top5_drop_pp", "worst_class_drop_pp")  # ne
 
 def check_labelled(gates: tuple[Gate, ...], labelled: bool, data: str, source: str | Path | None) -> None:
     """Refuse gates on accuracy (drops against the true labels) for data without labels: they could only fail."""
-    needing = [g.name for g in gates if g.figure in LABELLED_FIGURES]
+    needing = [g.name for g in gates if g.figure in LABELLED_FIGURES and not g.optional]
     if needing and not labelled:
         where = f"gates file {source}" if source else "the default gates"
         raise GateError(f"the evaluation data {data} has no labels, but {where} check accuracy against them "

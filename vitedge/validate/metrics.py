@@ -8,6 +8,7 @@ import numpy as np
 from vitedge.export.parity import cosine_per_sample
 
 Z95 = 1.959964
+MIN_CLASS_IMAGES = 50  # below this one image moves a class by more than 2 pp: its drop is noise, not a measurement
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -65,14 +66,22 @@ def classification_metrics(reference: np.ndarray, output: np.ndarray, labels: np
 
 
 def _per_class(ref_correct: np.ndarray, out_correct: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy per class; the worst class's drop only among classes with MIN_CLASS_IMAGES images or more."""
     per_class = {}
     for cls in np.unique(labels):
         mask = labels == cls
         per_class[str(int(cls))] = {"count": int(mask.sum()), "top1": float(out_correct[mask].mean()),
                                     "reference_top1": float(ref_correct[mask].mean())}
-    drops = {c: 100 * (v["reference_top1"] - v["top1"]) for c, v in per_class.items()}
+    drops = {c: 100 * (v["reference_top1"] - v["top1"]) for c, v in per_class.items()
+             if v["count"] >= MIN_CLASS_IMAGES}
+    if not drops:
+        largest = max(v["count"] for v in per_class.values())
+        return {"per_class": per_class, "worst_class_note": (
+            f"no class has {MIN_CLASS_IMAGES} evaluation images (largest: {largest}): one image would move a class "
+            f"by {100 / largest:.0f} pp, so per-class drops are not measured")}
     worst = max(drops, key=lambda c: (drops[c], c))
-    return {"per_class": per_class, "worst_class": worst, "worst_class_drop_pp": drops[worst]}
+    return {"per_class": per_class, "worst_class": worst, "worst_class_drop_pp": drops[worst],
+            "worst_class_of": len(drops)}
 
 
 def all_metrics(reference: np.ndarray, output: np.ndarray, labels: np.ndarray | None, task: str) -> dict:

@@ -79,7 +79,8 @@ def _row(r: ArtifactReport) -> str:
     ci = m.get("top1_drop_ci95_pp")
     interval = "[undefined: one image]" if not ci or None in ci else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
     drop_text = "-" if drop is None else f"{drop:+.2f} {interval}"
-    worst = f"{m['worst_class']}: {m['worst_class_drop_pp']:+.2f}" if "worst_class" in m else "-"
+    worst = (f"{m['worst_class']}: {m['worst_class_drop_pp']:+.2f}" if "worst_class" in m else
+             "not measured (few images per class)" if "worst_class_note" in m else "-")
     cells = [("PASS" if r.passed else "**FAIL**"), a.format, a.precision, r.executed_precision, f"`{a.path}`",
              _pct(m.get("top1")), drop_text, _pct(m.get("top1_agreement")), f"{m['mean_cosine']:.5f}",
              f"{m['min_cosine']:.5f}", "-" if "kl_divergence" not in m else f"{m['kl_divergence']:.2e}", worst]

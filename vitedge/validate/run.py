@@ -110,18 +110,21 @@ def validate(artifacts: list[Artifact], root: Path, model: LoadedModel, data: Da
     threads = threads or os.cpu_count() or 1
     log(f"reference: PyTorch FP32 {model.name} on {len(data)} images from {data.source}")
     reference = reference_logits(model, data.batches(model.spec, BATCH))
-    reports = []
+    reports, unmeasured = [], set()
     for artifact in artifacts:
         log(f"{artifact.format} {artifact.precision}: running {artifact.path}")
         outputs, runtime, executed = _run(artifact, root, data, model, threads, full_precision)
         metrics = all_metrics(reference, outputs, data.labels, model.spec.task)
         report = ArtifactReport(artifact, runtime, executed, metrics)
-        report.checks = [_check(gate, metrics) for gate in gates if gate.applies_to(artifact.format,
-                                                                                    artifact.precision)]
+        checks = [_check(gate, metrics) for gate in gates if gate.applies_to(artifact.format, artifact.precision)]
+        report.checks = [c for c in checks if c["passed"] is not None]
+        unmeasured.update(c["gate"] for c in checks if c["passed"] is None)
         reports.append(report)
     warnings = _small_set_warnings(reports, gates, len(data))
     skipped = [g for g in gates if not any(g.applies_to(a.format, a.precision) for a in artifacts)]
     warnings += [f"optional gate '{g.name}' selected no artifact: skipped" for g in skipped]
+    warnings += [f"optional gate '{name}' not measurable on this data ({_unmeasured_reason(reports)}): "
+                 "not checked" for name in sorted(unmeasured)]
     return Validation(reports, gates, data.describe(), model.describe(), warnings, skipped)
 
 
@@ -137,6 +140,11 @@ def _run(artifact: Artifact, root: Path, data: Dataset, model: LoadedModel, thre
     outputs = np.concatenate([runner(x) for x, _ in data.batches(model.spec, BATCH)])
     runtime = f"{exporter.runtime} {tool_versions((exporter.runtime,)).get(exporter.runtime, '?')}, {threads} threads"
     return outputs, runtime, executed
+
+
+def _unmeasured_reason(reports: list[ArtifactReport]) -> str:
+    notes = {r.metrics.get("worst_class_note") for r in reports} - {None}
+    return "; ".join(sorted(notes)) or "its figure is absent"
 
 
 def _check(gate: Gate, metrics: dict) -> dict:
