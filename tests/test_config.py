@@ -18,7 +18,7 @@ MINIMAL = '[model]\nsource = "vit4mnist"\n'
 def test_minimal_config_gets_defaults_and_paths_relative_to_the_file(tmp_path):
     config = load_config(write(tmp_path, MINIMAL + '[data]\neval = "eval.npz[0:10]"\n'))
     assert config["export"]["formats"] == ["onnx", "openvino", "tflite"]
-    assert config["quantize"]["precisions"] == ["fp16", "int8"]
+    assert config["quantize"]["precisions"] == ["fp16", "bf16", "int8"]
     assert config["bench"]["targets"] == ["x86-cpu"]
     assert config["data"]["eval"] == str(tmp_path / "eval.npz[0:10]")
     assert config.out == str(tmp_path / "runs/pipeline")

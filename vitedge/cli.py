@@ -92,7 +92,9 @@ def _add_quantize(sub) -> None:
     p.add_argument("source", help="model (as for export), or an export folder / its artifacts.json")
     p.add_argument("--weights", help="weights file, as for export")
     p.add_argument("--format", default="all", help="comma-separated: onnx,openvino,tflite or all (default: all)")
-    p.add_argument("--precision", default="fp16,int8", help="comma-separated: fp16,int8 (default: both)")
+    p.add_argument("--precision", default="fp16,int8",
+                   help="comma-separated: fp16,bf16,int8 (default: fp16,int8; bf16 is OpenVINO on CPUs with "
+                        "AVX512-BF16 / AMX-BF16)")
     p.add_argument("--int8", default="static", dest="int8_modes",
                    help="int8 schemes, comma-separated: static (default), dynamic, full-integer")
     p.add_argument("--calibration-method", default="minmax", choices=("minmax", "entropy", "percentile"))

@@ -24,7 +24,7 @@
     formats = ["onnx", "openvino", "tflite"]
 
     [quantize]
-    precisions = ["fp16", "int8"]
+    precisions = ["fp16", "bf16", "int8"]     # bf16: OpenVINO, where the CPU has AVX512-BF16 / AMX (else skipped)
     int8 = ["static", "dynamic"]               # dynamic-range too: on XNNPACK (LiteRT) it ran fastest (peers.md)
     max_drop = 0.3                             # pp; the accuracy-aware fallback keeps layers in float to meet it
     # min_agreement = 97                       # optional: % of eval images whose top-1 must match FP32's
@@ -63,7 +63,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "distill": {"epochs": (int, 5), "batch_size": (int, 64), "lr": (float, 5e-4), "temperature": (float, 4.0),
                 "alpha": (float, 0.7), "hard": (bool, False), "seed": (int, 0)},
     "export": {"formats": (list, list(FORMATS))},
-    "quantize": {"precisions": (list, ["fp16", "int8"]), "int8": (list, ["static", "dynamic"]),
+    "quantize": {"precisions": (list, ["fp16", "bf16", "int8"]), "int8": (list, ["static", "dynamic"]),
                  "calibration_method": (CALIBRATION_METHODS, "minmax"), "per_channel": (bool, True),
                  "max_drop": (float, None), "min_agreement": (float, None)},
     "validate": {"gates": (str, None)},

@@ -134,7 +134,7 @@ def _shown(value) -> str:
 # --- artifacts.json --------------------------------------------------------------------------------------------
 
 ARTIFACT_FORMATS = ("onnx", "openvino", "tflite")  # the formats an artifact record may hold
-ARTIFACT_PRECISIONS = ("fp32", "fp16", "int8")
+ARTIFACT_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 ARTIFACT_STAGES = ("export", "quantize")  # the stages that write artifacts
 ARTIFACTS_HINT = ("re-run the stage that wrote it (vitedge export or quantize, with --force) instead of editing it "
                   "by hand")

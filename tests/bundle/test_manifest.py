@@ -93,3 +93,16 @@ def test_host_target_is_the_host_that_measured(bundles, pipeline, tmp_path):
     outcome = write_bundles(quant, validation, elsewhere, targets=["x86-cpu"], out=tmp_path / "bundles")[0]
     target = load(outcome.folder / "manifest.json")["target"]
     assert (target["title"], target["notes"]) == (bench["host"]["title"], "elsewhere")
+
+
+def test_openvino_entries_carry_the_precision_they_were_validated_in(bundles):
+    out, _ = bundles
+    manifest = load(out / "x86-cpu" / "manifest.json")
+    options = {(a["format"], a["precision"]): a["runtime_options"] for a in manifest["artifacts"]}
+    hints = {"fp32": {"INFERENCE_PRECISION_HINT": "f32"}, "fp16": {"INFERENCE_PRECISION_HINT": "f32"},
+             "bf16": {"INFERENCE_PRECISION_HINT": "bf16"}, "int8": {}}
+    assert any(fmt == "openvino" for fmt, _ in options)
+    for (fmt, precision), given in options.items():
+        assert given == (hints[precision] if fmt == "openvino" else {})
+    readme = (out / "x86-cpu" / "README.md").read_text()
+    assert ("INFERENCE_PRECISION_HINT" in readme) == any(options.values())

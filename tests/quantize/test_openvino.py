@@ -182,3 +182,29 @@ def test_nncf_accuracy_control(setup, tmp_path):
     fp32_accuracy = _accuracy(setup["reference"][:500], labels)
     assert fp32_accuracy - _accuracy(_logits(files[0], images), labels) <= 0.001 + 1e-9
     assert "FakeQuantize" in _op_types(files[0])
+
+
+def test_bf16_is_an_fp16_stored_ir_that_runs_in_bf16(setup):
+    from vitedge.quantize.openvino import cpu_computes_bf16
+
+    quantizer, scheme = QUANTIZERS.get("openvino"), Scheme("bf16")
+    if not cpu_computes_bf16():
+        assert "no bf16 instructions" in quantizer.unavailable(scheme)
+        pytest.skip("this CPU has no bf16: the refusal is what there is to test")
+    assert quantizer.unavailable(scheme) is None
+    files = quantizer.quantize(setup["inp"], scheme, setup["folder"])
+    assert files[0].name == "vit4mnist_bf16.xml" and _size(files) < 0.65 * _size(setup["fp32"])  # xml overhead on a tiny model
+    exporter = EXPORTERS.get("openvino")
+    assert exporter.inference_precision(files[0], "bf16") == "bf16"
+    assert exporter.inference_precision(files[0], "bf16", full_precision=True) == "f32"
+    assert exporter.inference_precision(setup["fp32"][0], "fp32") == "f32"  # FP32 computes in f32 on every host
+    bf16 = np.concatenate([exporter.open_runner(files[0], 2, "bf16")(setup["images"][i:i + 500])
+                           for i in range(0, 2000, 500)])
+    assert np.abs(bf16 - setup["reference"]).max() > 1e-3  # computed in bf16 (8-bit mantissa), unlike f32 ...
+    assert _cosine(bf16, setup["reference"]) > 0.999  # ... yet close
+    assert abs(_accuracy(bf16, setup["labels"]) - FP32_ACCURACY) <= 0.005
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_bf16_is_refused_where_the_runtime_has_no_bf16(fmt):
+    assert "has no bf16 execution" in QUANTIZERS.get(fmt).unavailable(Scheme("bf16"))

@@ -7,6 +7,7 @@ import pytest
 
 from vitedge.api import quantize
 from vitedge.cli import main
+from vitedge.targets.bench import computes_in, precision_label
 from vitedge.targets.devices import parse_device_log
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -82,3 +83,11 @@ def test_ingest_of_an_unknown_log_is_refused(bench_dir, tmp_path, capsys):
 def test_existing_bench_refused_without_force(bench_dir, capsys):
     assert main(["bench", str(bench_dir.parent / "quant"), "--out", str(bench_dir)]) == 2
     assert "already holds bench.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision, computed, label", [
+    ("fp32", "f32", "fp32"), ("bf16", "bf16", "bf16"), ("int8", "bf16", "int8 (bf16 float ops)"),
+    ("fp16", "bf16", "fp16 (runs bf16)"), ("int8", "int8 (as stored)", "int8"), ("fp32", None, "fp32")])
+def test_precision_label_says_what_the_runtime_computed_in(precision, computed, label):
+    details = {"host": {"executed_precision": computed}} if computed else {}
+    assert precision_label(precision, computes_in(details)) == label

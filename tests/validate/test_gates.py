@@ -44,5 +44,5 @@ def test_unmeasurable_figure_fails_a_required_gate_and_skips_an_optional_one():
 
 def test_default_floors_are_per_precision():
     agreement = {g.precisions: g.value for g in DEFAULT_GATES if g.type == "min-agreement"}
-    assert agreement == {("fp32", "fp16"): 0.98, ("int8",): 0.95}
+    assert agreement == {("fp32", "fp16", "bf16"): 0.98, ("int8",): 0.95}
     assert all(g.optional for g in DEFAULT_GATES if g.precisions)  # an FP32-only run selects no INT8 gate

@@ -1,6 +1,7 @@
 """The texts of a bundle: README.md for the app team and run_on_device.sh for Jetson (trtexec) / Android (adb)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from vitedge.console import human_bytes
@@ -71,6 +72,12 @@ def _how_to_run(manifest: dict, has_script: bool) -> list[str]:
     lines = ["## Run it", "", "On any CPU (a check of the model and the preprocessing, or the app's reference):", "",
              "```", "python run.py image.png            # the primary artifact, top-5 labels",
              "python run.py image.png --artifact <id|file|format|precision>   # an alternative", "```", ""]
+    hinted = [a for a in manifest["artifacts"] if a.get("runtime_options")]
+    if hinted:
+        lines += ["OpenVINO computes in what the artifact was validated in only with its compile options "
+                  "(manifest `runtime_options`; run.py passes them): " + "; ".join(
+                      f"`{a['path']}`: `{json.dumps(a['runtime_options'])}`" for a in hinted) +
+                  ". Without them OpenVINO computes in bf16 on CPUs with AVX512-BF16 / AMX.", ""]
     if has_script and kind == "jetson":
         lines += ["On the Jetson, latency with TensorRT: `bash run_on_device.sh` (trtexec builds an engine per "
                   "artifact; engines and logs go to a folder beside the bundle).", ""]

@@ -13,6 +13,7 @@
           "id", "role": "primary" | "alternative", "format", "precision", "scheme",
           "path", "source_path" (as in artifacts.json), "sha256", "bytes", "files": [{path, sha256, bytes}],  # paths: bundle folder
           "inputs", "outputs",                                         # as recorded in artifacts.json
+          "runtime_options": {} | {"INFERENCE_PRECISION_HINT": "f32" | "bf16"},  # OpenVINO compile options
           "lineage": [{"stage": "source", ...}, {"stage": "export", ...}, {"stage": "quantize", ...}],
           "validation": {verdict, runtime, executed_precision, metrics, gates},    # copied from report.json
           "latency": {target, latency_ms_p50, latency_ms_p90, throughput_per_s, obtained, estimated, basis,
@@ -106,7 +107,18 @@ def artifact_entry(inputs: Inputs, candidate: Candidate, role: str) -> dict:
     return {"id": a.id, "role": role, "format": a.format, "precision": a.precision, "scheme": row.get("scheme"),
             "path": bundle_path(a.path), "source_path": a.path, "sha256": a.sha256, "bytes": a.bytes, "files": files,
             "inputs": a.inputs, "outputs": a.outputs, "lineage": lineage(inputs, a),
-            "validation": {k: candidate.validation.get(k) for k in VALIDATION_KEYS}, "latency": latency}
+            "validation": {k: candidate.validation.get(k) for k in VALIDATION_KEYS}, "latency": latency,
+            "runtime_options": runtime_options(a.format, a.precision)}
+
+
+def runtime_options(fmt: str, precision: str) -> dict:
+    """What run.py passes to the runtime so it computes as validated (OpenVINO: INFERENCE_PRECISION_HINT)."""
+    if fmt != "openvino":
+        return {}
+    from vitedge.export.openvino import execution_hint
+
+    hint = execution_hint(precision)
+    return {"INFERENCE_PRECISION_HINT": hint} if hint else {}
 
 
 def _io_entry(values: list[dict], **extra) -> dict:

@@ -56,7 +56,7 @@ def preprocess(image: Image.Image, pre: dict) -> np.ndarray:
     return x[None].astype(np.float32)
 
 
-def _onnx(path: Path, threads: int):
+def _onnx(path: Path, threads: int, options: dict):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -66,15 +66,16 @@ def _onnx(path: Path, threads: int):
     return lambda x: session.run(None, {name: x})[0]
 
 
-def _openvino(path: Path, threads: int):
+def _openvino(path: Path, threads: int, options: dict):
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads})
+    # options: the INFERENCE_PRECISION_HINT the artifact was validated with (manifest "runtime_options")
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads, **options})
     request = compiled.create_infer_request()
     return lambda x: np.array(request.infer([x])[0])
 
 
-def _tflite(path: Path, threads: int):
+def _tflite(path: Path, threads: int, options: dict):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
     artifact = choose(manifest, args.artifact)
-    run = RUNTIMES[artifact["format"]](HERE / artifact["path"], args.threads)
+    run = RUNTIMES[artifact["format"]](HERE / artifact["path"], args.threads, artifact.get("runtime_options") or {})
     print(f"{artifact['path']} ({artifact['format']} {artifact['precision']}, {artifact['role']})")
     for image_path in args.images:
         with Image.open(image_path) as image:

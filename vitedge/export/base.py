@@ -26,8 +26,11 @@ class Exporter(Protocol):
     def export(self, model: LoadedModel, folder: Path) -> list[Path]:
         """Write the artifact's files into `folder`; the main file first."""
 
-    def open_runner(self, path: Path, threads: int) -> Runner:
-        """Load the artifact in its own runtime."""
+    def open_runner(self, path: Path, threads: int, precision: str = "fp32", full_precision: bool = False) -> Runner:
+        """Load the artifact in its own runtime, computing in what `precision` promises."""
+
+    def inference_precision(self, path: Path, precision: str = "fp32", full_precision: bool = False) -> str:
+        """The precision the runtime computes the artifact in on this host."""
 
     def io_description(self, path: Path) -> tuple[list[dict], list[dict]]:
         """Inputs and outputs as recorded in the artifact: name, shape (None for dynamic), dtype."""
@@ -40,16 +43,16 @@ class ArtifactLoadError(VitedgeError):
     """A recorded artifact its own runtime cannot load (a damaged or substituted file)."""
 
 
-def open_artifact(fmt: str, path: Path, threads: int, **options) -> Runner:
-    """`open_runner` of the format's exporter; a file the runtime refuses is an ArtifactLoadError naming it (a
-    storage error stays an OSError)."""
+def open_artifact(fmt: str, path: Path, threads: int, precision: str = "fp32", full_precision: bool = False) -> Runner:
+    """`open_runner` of the format's exporter, run in `precision`'s execution precision; a file the runtime refuses is
+    an ArtifactLoadError naming it (a storage error stays an OSError)."""
     import os
 
     from vitedge.fileio import raise_if_storage
 
     exporter = EXPORTERS.get(fmt)
     try:
-        return exporter.open_runner(path, threads, **options)
+        return exporter.open_runner(path, threads, precision, full_precision)
     except VitedgeError:
         raise
     except Exception as exc:

@@ -33,7 +33,11 @@ class OnnxExporter:
         onnx.save(slim, str(path))
         return [path]
 
-    def open_runner(self, path: Path, threads: int) -> Runner:
+    def inference_precision(self, path: Path, precision: str = "fp32", full_precision: bool = False) -> str:
+        return f"{precision} (as stored)"
+
+    def open_runner(self, path: Path, threads: int, precision: str = "fp32", full_precision: bool = False) -> Runner:
+        """Runs the file as stored (`precision` and `full_precision` matter only to OpenVINO)."""
         ort = require("onnxruntime", self.extra)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

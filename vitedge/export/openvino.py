@@ -11,6 +11,16 @@ from vitedge.models.loaded import LoadedModel
 from vitedge.paths import model_stem
 
 
+# An artifact's precision -> the CPU plugin's INFERENCE_PRECISION_HINT it runs with, everywhere (validate, bench,
+# bundles). FP32 and FP16 (FP16-stored weights) compute in f32, as their names promise; bf16 in bf16; INT8's float
+# parts in the plugin's default (bf16 on AMX / AVX512-BF16 CPUs, f32 elsewhere): what a user of the IR gets.
+EXECUTION_HINTS = {"fp32": "f32", "fp16": "f32", "bf16": "bf16", "int8": None}
+
+
+def execution_hint(precision: str, full_precision: bool = False) -> str | None:
+    return "f32" if full_precision else EXECUTION_HINTS[precision]
+
+
 class OpenVinoExporter:
     format, suffix, runtime, extra = "openvino", ".xml", "openvino", "openvino"
 
@@ -26,22 +36,18 @@ class OpenVinoExporter:
         ov.save_model(converted, str(xml), compress_to_fp16=False)  # the default would halve the weights to FP16
         return [xml, xml.with_suffix(".bin")]
 
-    def open_runner(self, path: Path, threads: int, precision_hint: str = "f32") -> Runner:
-        """`precision_hint="f32"` runs what the IR says; OpenVINO's default on AMX/AVX512-BF16 CPUs is bf16."""
+    def open_runner(self, path: Path, threads: int, precision: str = "fp32", full_precision: bool = False) -> Runner:
+        """Runs the IR in its precision's EXECUTION_HINTS (`full_precision`: f32 whatever the precision)."""
         ov = require("openvino", self.extra)
-        config = {"INFERENCE_NUM_THREADS": threads}
-        if precision_hint:
-            config["INFERENCE_PRECISION_HINT"] = precision_hint
-        compiled = ov.Core().compile_model(str(path), "CPU", config)
+        compiled = ov.Core().compile_model(str(path), "CPU", _config(threads, precision, full_precision))
         request = compiled.create_infer_request()
         return lambda batch: np.array(request.infer([np.ascontiguousarray(batch, np.float32)])[0])
 
-    def inference_precision(self, path: Path, precision_hint: str | None) -> str:
-        """The precision the CPU plugin actually computes in (bf16 by default on AMX / AVX512-BF16 CPUs)."""
+    def inference_precision(self, path: Path, precision: str = "fp32", full_precision: bool = False) -> str:
+        """The precision the CPU plugin actually computes in on this host."""
         ov = require("openvino", self.extra)
-        config = {"INFERENCE_PRECISION_HINT": precision_hint} if precision_hint else {}
-        compiled = ov.Core().compile_model(str(path), "CPU", config)
-        return str(compiled.get_property("INFERENCE_PRECISION_HINT")).replace("<Type: '", "").replace("'>", "")
+        compiled = ov.Core().compile_model(str(path), "CPU", _config(1, precision, full_precision))
+        return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # f32 | bf16 | f16
 
     def io_description(self, path: Path) -> tuple[list[dict], list[dict]]:
         ov = require("openvino", self.extra)
@@ -52,6 +58,11 @@ class OpenVinoExporter:
             return {"name": port.get_any_name(), "shape": dims, "dtype": port.get_element_type().to_dtype().name}
 
         return [describe(p) for p in model.inputs], [describe(p) for p in model.outputs]
+
+
+def _config(threads: int, precision: str, full_precision: bool) -> dict:
+    hint = execution_hint(precision, full_precision)
+    return {"INFERENCE_NUM_THREADS": threads} | ({"INFERENCE_PRECISION_HINT": hint} if hint else {})
 
 
 EXPORTERS.register("openvino")(OpenVinoExporter())

@@ -59,7 +59,11 @@ class TfliteExporter:
             raise ExportError(f"{path.name} needs ops outside the TFLite builtin set: {foreign}",
                               "these need the Select-TF (Flex) runtime that phones do not ship; report the model")
 
-    def open_runner(self, path: Path, threads: int) -> Runner:
+    def inference_precision(self, path: Path, precision: str = "fp32", full_precision: bool = False) -> str:
+        return f"{precision} (as stored)"
+
+    def open_runner(self, path: Path, threads: int, precision: str = "fp32", full_precision: bool = False) -> Runner:
+        """Runs the file as stored (`precision` and `full_precision` matter only to OpenVINO)."""
         interpreter = self._interpreter(path, threads)
         inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 

@@ -11,7 +11,7 @@ DEMO = {
     "data": {"calib_samples": 300},  # calib_data/mnist_calib.npz (test 0-7999) and mnist_eval.npz (8000-9999)
     "nas": {"targets": ["x86-cpu"], "epochs": 2, "screen": 60, "finalists": 4},
     "export": {"formats": ["onnx", "openvino", "tflite"]},
-    "quantize": {"precisions": ["fp16", "int8"], "max_drop": 0.3},
+    "quantize": {"precisions": ["fp16", "bf16", "int8"], "max_drop": 0.3},
     "bench": {"targets": ["x86-cpu", "jetson-orin-nano", "android-arm64"], "threads": 2},
 }
 

@@ -24,6 +24,10 @@ class QuantInput:
 class Quantizer(Protocol):
     format: str  # the export format it quantizes (onnx, openvino, tflite)
     int8_modes: tuple[str, ...]  # the Scheme.mode values it supports for int8
+    precisions: tuple[str, ...]  # the Scheme.precision values it makes
+
+    def unavailable(self, scheme: Scheme) -> str | None:
+        """Why `scheme` cannot be made (and validated) for this format on this host, or None."""
 
     def quantize(self, inp: QuantInput, scheme: Scheme, folder: Path) -> list[Path]:
         """Write the quantized artifact into `folder` (main file first), named `{model.name}_{scheme.tag}{suffix}`."""
@@ -33,3 +37,12 @@ class Quantizer(Protocol):
 
 
 QUANTIZERS: Registry[Quantizer] = Registry("quantization backend")
+
+
+def unavailable_here(quantizer: Quantizer, scheme: Scheme) -> str | None:
+    """The common refusals: a precision or int8 mode the format's runtime has no kernels for."""
+    if scheme.precision not in quantizer.precisions:
+        return f"{quantizer.format} has no {scheme.precision} execution (bf16 is OpenVINO's)"
+    if scheme.precision == "int8" and scheme.mode not in quantizer.int8_modes:
+        return f"{quantizer.format} has no {scheme.mode} int8 scheme"
+    return None

@@ -34,12 +34,13 @@ class Evaluator:
         self.reference_top1 = None if data.labels is None else float(
             (self.reference.argmax(1) == data.labels).mean())
 
-    def outputs(self, fmt: str, path: Path) -> np.ndarray:
-        runner = open_artifact(fmt, path, self.threads)
+    def outputs(self, fmt: str, path: Path, precision: str = "fp32") -> np.ndarray:
+        runner = open_artifact(fmt, path, self.threads, precision)
         return np.concatenate([runner(x) for x, _ in self.data.batches(self.model.spec, BATCH)])
 
-    def evaluate(self, fmt: str, path: Path) -> dict:
-        figures = compare_outputs(self.reference, self.outputs(fmt, path), self.data.labels)
+    def evaluate(self, fmt: str, path: Path, precision: str = "fp32") -> dict:
+        """Accuracy and drift of the artifact, run in the precision its runtime computes `precision` in."""
+        figures = compare_outputs(self.reference, self.outputs(fmt, path, precision), self.data.labels)
         drop = None if figures.top1 is None else round(100 * (figures.reference_top1 - figures.top1), 4)
         return {**figures.to_dict(), "drop_pp": drop, "data_sha256": self.data.sha256(), "data": self.data.source}
 
@@ -52,6 +53,6 @@ class CalibrationProbe:
         self.inputs, self.threads = inputs[:count], threads
         self.reference = reference_logits(model, [(self.inputs, None)])
 
-    def error(self, fmt: str, path: Path) -> float:
-        outputs = open_artifact(fmt, path, self.threads)(self.inputs)
+    def error(self, fmt: str, path: Path, precision: str = "fp32") -> float:
+        outputs = open_artifact(fmt, path, self.threads, precision)(self.inputs)
         return float((1.0 - cosine_per_sample(self.reference, outputs)).mean())

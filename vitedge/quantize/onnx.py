@@ -22,7 +22,7 @@ from vitedge.errors import ExportError, VitedgeError
 from vitedge.export.base import quiet_converters, require
 from vitedge.fileio import raise_if_storage
 from vitedge.paths import model_stem
-from vitedge.quantize.base import QUANTIZERS, QuantInput
+from vitedge.quantize.base import QUANTIZERS, QuantInput, unavailable_here
 from vitedge.quantize.scheme import Scheme
 
 WEIGHT_OPS = ("MatMul", "Gemm", "Conv")
@@ -57,6 +57,10 @@ class _Batches:
 class OnnxQuantizer:
     format = "onnx"
     int8_modes = ("static", "dynamic", "full-integer")
+    precisions = ("fp16", "int8")  # no bf16 kernels on CPU
+
+    def unavailable(self, scheme: Scheme) -> str | None:
+        return unavailable_here(self, scheme)
 
     def layers(self, inp: QuantInput, scheme: Scheme) -> list[str]:
         onnx = require("onnx", "onnx")

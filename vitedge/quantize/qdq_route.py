@@ -84,7 +84,7 @@ def qdq_fallback(fmt: str, inp: QuantInput, scheme: Scheme, staging: Path, evalu
         if fmt == "openvino":
             path = save_openvino(path, inp, scheme, folder)[0]
             path.with_name(qdq_path.name).unlink()
-        evaluation = evaluator.evaluate(fmt, path)
+        evaluation = evaluator.evaluate(fmt, path, scheme.precision)
         return path, evaluation, gate.holds(evaluation)
 
     return fine_grained(qdq, fp32, scheme, objective, check)

@@ -94,8 +94,9 @@ def _relative(path: Path, out: Path) -> str:
 def _quantize_or_keep(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, previous: dict,
                       result: QuantizeResult) -> Artifact | None:
     quantizer = QUANTIZERS.get(base.format)
-    if scheme.precision == "int8" and scheme.mode not in quantizer.int8_modes:
-        log(f"{base.format} {scheme.tag}: skipped, {base.format} has no {scheme.mode} int8 scheme")
+    reason = quantizer.unavailable(scheme)
+    if reason:
+        log(f"{base.format} {scheme.tag}: skipped, {reason}")
         return None
     config = {"scheme": scheme.to_dict(), "calibration": ctx.calib.sha256() if scheme.needs_calibration else None,
               "calibration_count": len(ctx.calib), "max_drop_pp": ctx.max_drop,
@@ -147,7 +148,7 @@ def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, 
         elif ctx.gate.active and base.format in QDQ_FORMATS and _is_static_int8(scheme):
             outcome = qdq_fallback(base.format, inp, scheme, staging, ctx.evaluator, ctx.gate, ctx.threads)
         elif ctx.gate.active and scheme.precision == "int8":
-            outcome = accuracy_aware(attempt, lambda p: ctx.probe.error(base.format, p), scheme, layers,
+            outcome = accuracy_aware(attempt, lambda p: ctx.probe.error(base.format, p, scheme.precision), scheme, layers,
                                      ctx.gate)
         else:
             path, evaluation = attempt(scheme, True)
@@ -192,7 +193,7 @@ def _nncf_controlled(ctx: QuantizeContext, inp: QuantInput, scheme: Scheme, stag
     folder.mkdir()
     files = quantize_with_accuracy_control(inp, scheme, folder, finite_inputs(data, ctx.model, "evaluation"),
                                            data.labels, ctx.max_drop)
-    evaluation = ctx.evaluator.evaluate("openvino", files[0])
+    evaluation = ctx.evaluator.evaluate("openvino", files[0], scheme.precision)
     met = ctx.gate.holds(evaluation)
     return FallbackResult(files[0], evaluation, scheme, met, [{"method": "nncf.quantize_with_accuracy_control",
                                                                "top1": evaluation["top1"],
@@ -206,7 +207,7 @@ def _attempt_function(ctx: QuantizeContext, quantizer, inp: QuantInput, fmt: str
         folder = staging / f"attempt-{next(counter)}"
         folder.mkdir()
         files = quantizer.quantize(inp, scheme, folder)
-        return files[0], (ctx.evaluator.evaluate(fmt, files[0]) if evaluate else None)
+        return files[0], (ctx.evaluator.evaluate(fmt, files[0], scheme.precision) if evaluate else None)
 
     return attempt
 

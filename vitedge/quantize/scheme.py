@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, replace
 
 from vitedge.errors import VitedgeError
 
-PRECISIONS = ("fp16", "int8")
+PRECISIONS = ("fp16", "bf16", "int8")  # bf16: OpenVINO only, computed in bf16 (AMX / AVX512-BF16 CPUs)
 INT8_MODES = ("static", "dynamic", "full-integer")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
@@ -41,9 +41,9 @@ class Scheme:
 
     @property
     def tag(self) -> str:
-        """File-name tag: fp16, int8, int8-dynamic, int8-full."""
-        if self.precision == "fp16":
-            return "fp16"
+        """File-name tag: fp16, bf16, int8, int8-dynamic, int8-full."""
+        if self.precision != "int8":
+            return self.precision
         return {"static": "int8", "dynamic": "int8-dynamic", "full-integer": "int8-full"}[self.mode]
 
     def with_float(self, layers: list[str] | tuple[str, ...]) -> "Scheme":

@@ -14,6 +14,8 @@ def _scheme(a: Artifact) -> str:
     s = a.quantization["scheme"]
     if s["precision"] == "fp16":
         return "fp16 weights"
+    if s["precision"] == "bf16":
+        return "fp16 weights, bf16 compute"
     return f"{s['mode']}{'' if s['per_channel'] else ' per-tensor'}" + (
         f" {s['calibration']}" if a.quantization.get("calibration") else "")
 

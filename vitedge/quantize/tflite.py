@@ -22,7 +22,7 @@ from vitedge.export.tflite import STATIC_BATCH, _NamedIO
 from vitedge.export.tflite_names import module_scopes as _scopes, readable_names as _readable_names
 from vitedge.fileio import raise_if_storage
 from vitedge.paths import model_stem
-from vitedge.quantize.base import QUANTIZERS, QuantInput
+from vitedge.quantize.base import QUANTIZERS, QuantInput, unavailable_here
 from vitedge.quantize.scheme import Scheme
 
 EXTRA = "tflite"
@@ -35,6 +35,10 @@ ROOT = "module"  # attribute of _NamedIO holding the model
 class TfliteQuantizer:
     format = "tflite"
     int8_modes = ("static", "dynamic", "full-integer")
+    precisions = ("fp16", "int8")  # no bf16 kernels on CPU
+
+    def unavailable(self, scheme: Scheme) -> str | None:
+        return unavailable_here(self, scheme)
 
     def quantize(self, inp: QuantInput, scheme: Scheme, folder: Path) -> list[Path]:
         """Write `{model}_{tag}.tflite`: PT2E for int8 static, ai-edge-quantizer for the other schemes."""

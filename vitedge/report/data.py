@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from vitedge.bundle.inputs import Inputs
 from vitedge.bundle.select import Plan
+from vitedge.targets.bench import computes_in, precision_label
 
 
 @dataclass
@@ -56,7 +57,8 @@ def _row(inputs: Inputs, bench_row: dict, plan: Plan) -> Row:
     entry = inputs.validated(artifact) or {}
     metrics = entry.get("metrics", {})
     roles = {c.artifact.path: ("primary" if i == 0 else "alternative") for i, c in enumerate(plan.shipped)}
-    return Row(bench_row["target"], bench_row["format"], bench_row["precision"], bench_row["scheme"],
+    precision = precision_label(bench_row["precision"], computes_in(bench_row.get("details")))
+    return Row(bench_row["target"], bench_row["format"], precision, bench_row["scheme"],
                bench_row["path"], bench_row["bytes"], metrics.get("top1"), metrics.get("top1_agreement"),
                metrics.get("top1_drop_pp"), entry.get("verdict", "not validated"), bench_row["latency_ms_p50"],
                bench_row["latency_ms_p90"], bench_row["obtained"], bench_row["basis"],

@@ -38,9 +38,25 @@ class BenchRow:
         return asdict(self)
 
 
+RUNTIME_TYPES = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}  # OpenVINO element types -> precision names
+
+
+def computes_in(details: dict | None) -> str | None:
+    """What the runtime computed in when the row was measured here (OpenVINO: f32 / bf16), else None."""
+    return ((details or {}).get("host") or {}).get("executed_precision")
+
+
+def precision_label(precision: str, computed_in: str | None) -> str:
+    """The precision, and what the runtime computed in when that differs (OpenVINO INT8: its float ops in bf16)."""
+    computed = RUNTIME_TYPES.get(computed_in or "")
+    if computed is None or computed == precision:
+        return precision
+    return f"{precision} ({computed} float ops)" if precision == "int8" else f"{precision} (runs {computed})"
+
+
 def scheme_of(artifact: Artifact) -> str:
     q = artifact.quantization
-    return "fp32" if not q else ("fp16" if q["scheme"]["precision"] == "fp16" else q["scheme"]["mode"])
+    return "fp32" if not q else (q["scheme"]["mode"] if q["scheme"]["precision"] == "int8" else q["scheme"]["precision"])
 
 
 def base_row(target: str, artifact: Artifact, obtained: str, basis: str) -> BenchRow:
@@ -57,8 +73,9 @@ def host_rows(target: str, artifacts: list[Artifact], root: Path, image: np.ndar
         if artifact.format not in formats:
             continue
         log(f"{target}: timing {artifact.path} ({artifact.format} {artifact.precision}) with {threads} threads")
-        m = measure(root / artifact.path, artifact.format, image, threads)
-        basis = (f"{m.runtime}, {m.threads} threads, batch 1, {m.warmup} warm-up + {m.iterations} timed runs, "
+        m = measure(root / artifact.path, artifact.format, image, threads, precision=artifact.precision)
+        basis = (f"{m.runtime} computing in {m.executed_precision}, {m.threads} threads, batch 1, {m.warmup} "
+                 f"warm-up + {m.iterations} timed runs, "
                  f"CV {m.cv:.1%}" + (" (NOISY: do not trust)" if m.noisy else ""))
         row = base_row(target, artifact, MEASURED_HERE, basis)
         row.latency_ms_p50, row.latency_ms_p90 = m.latency_ms_p50, m.latency_ms_p90

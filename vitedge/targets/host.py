@@ -61,15 +61,11 @@ def _timed_runs(run, image: np.ndarray, warmup: int, min_iterations: int, min_se
 
 
 def measure(path: Path, fmt: str, image: np.ndarray, threads: int, *, warmup: int = 20, min_iterations: int = 100,
-            min_seconds: float = 3.0, max_iterations: int = 5000, openvino_hint: str | None = None
-            ) -> HostMeasurement:
-    """Batch-1 latency of one artifact. `image` is one normalized input (1 x C x H x W float32)."""
+            min_seconds: float = 3.0, max_iterations: int = 5000, precision: str = "fp32") -> HostMeasurement:
+    """Batch-1 latency of one artifact of `precision`. `image` is one normalized input (1 x C x H x W float32)."""
     exporter = EXPORTERS.get(fmt)
-    if fmt == "openvino":
-        run = open_artifact(fmt, path, threads, precision_hint=openvino_hint)
-        executed = exporter.inference_precision(path, openvino_hint)
-    else:
-        run, executed = open_artifact(fmt, path, threads), "as stored"
+    run = open_artifact(fmt, path, threads, precision)
+    executed = exporter.inference_precision(path, precision)
     times = _timed_runs(run, image, warmup, min_iterations, min_seconds, max_iterations)
     mean = statistics.fmean(times)
     cv = statistics.pstdev(times) / mean if mean else 0.0

@@ -55,15 +55,11 @@ def host_peaks(cpu: HostCpu, bandwidth: Bandwidth) -> tuple[dict[str, float], di
 
 
 def host_notes(cpu: HostCpu) -> str:
-    """What the title leaves out: vendor, family / model, and the BF16 peak (no [peak] key: no precision uses it,
-    but OpenVINO runs fp32 / fp16 models in BF16 by default on CPUs that have it)."""
-    rate = host_rates(cpu)["bf16"]
-    bf16, _ = peak_tera(cpu, rate)
+    """What the title leaves out: vendor, family / model and clock."""
     family = UNKNOWN if cpu.family is None else cpu.family
     model = UNKNOWN if cpu.model is None else cpu.model
     return (f"Detected: vendor {cpu.vendor}, family {family} model {model}, clock "
-            f"{'unknown' if cpu.clock_mhz is None else f'{cpu.clock_mhz:g} MHz (current, reported)'}. "
-            f"BF16 peak {bf16:.4g} TFLOPS ({rate.per_cycle:g} op/cycle/core: {rate.basis}).")
+            f"{'unknown' if cpu.clock_mhz is None else f'{cpu.clock_mhz:g} MHz (current, reported)'}.")
 
 
 def with_host_facts(path: Path, raw: dict, cpu: HostCpu | None = None, bandwidth: Bandwidth | None = None) -> dict:

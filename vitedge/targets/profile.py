@@ -19,9 +19,10 @@ from vitedge.registry import Registry
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 KINDS = ("host", "jetson", "android", "board")
 FORMATS = ("onnx", "openvino", "tflite")
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 LATENCY = ("measured-here", "on-device", "estimated")
-PEAK_KEYS = {"fp32": "fp32_tflops", "fp16": "fp16_tflops", "int8": "int8_tops"}  # precision -> [peak] key
+PEAK_KEYS = {"fp32": "fp32_tflops", "fp16": "fp16_tflops", "bf16": "bf16_tflops",
+             "int8": "int8_tops"}  # precision -> [peak] key
 BANDWIDTH_KEY = "bandwidth_gbs"
 REQUIRED = ("name", "title", "kind", "runtime", "formats", "precisions", "latency", "threads", "peak", "sources")
 OPTIONAL = ("latency_fallback", "notes")

@@ -24,7 +24,7 @@ def _runners(rows, root: Path, image: np.ndarray, threads: int, paths: list[str]
     by_path = {row.path: row for row in rows}
     out = {}
     for path in paths:
-        run = open_artifact(by_path[path].format, root / path, threads)
+        run = open_artifact(by_path[path].format, root / path, threads, by_path[path].precision)
         out[path] = lambda run=run: run(image)
     return out
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from vitedge.console import human_bytes, table
-from vitedge.targets.bench import BenchRow
+from vitedge.targets.bench import BenchRow, computes_in, precision_label
 
 HEADERS = ["target", "format", "precision", "scheme", "size", "top-1", "p50 ms", "p90 ms", "img/s", "how obtained",
            "x vs SAM3/T4"]
@@ -12,7 +12,8 @@ def bench_table(rows: list[BenchRow]) -> str:
     cells = []
     for r in rows:
         noisy = " NOISY" if "NOISY" in r.basis else ""
-        cells.append([r.target, r.format, r.precision, r.scheme, human_bytes(r.bytes),
+        precision = precision_label(r.precision, computes_in(r.details))
+        cells.append([r.target, r.format, precision, r.scheme, human_bytes(r.bytes),
                       "-" if r.top1 is None else f"{100 * r.top1:.2f}%",
                       "-" if r.latency_ms_p50 is None else f"{r.latency_ms_p50:.3f}",
                       "-" if r.latency_ms_p90 is None else f"{r.latency_ms_p90:.3f}",

@@ -85,7 +85,7 @@ class Gate:
                 "comparison": GATE_TYPES[self.type][1]}
 
 
-FLOAT_PRECISIONS = ("fp32", "fp16")
+FLOAT_PRECISIONS = ("fp32", "fp16", "bf16")
 # Float artifacts must agree almost everywhere; INT8 on a 1000-class ViT flips 2-5% of the reference's
 # predictions (mostly images the FP32 model is unsure of) even at < 0.5 pp top-1 drop, so its floors are lower.
 # The per-class gate is optional: it is only measurable with MIN_CLASS_IMAGES images in a class.

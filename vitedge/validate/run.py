@@ -131,12 +131,8 @@ def validate(artifacts: list[Artifact], root: Path, model: LoadedModel, data: Da
 def _run(artifact: Artifact, root: Path, data: Dataset, model: LoadedModel, threads: int, full_precision: bool):
     exporter = EXPORTERS.get(artifact.format)
     path = root / artifact.path
-    if artifact.format == "openvino":
-        hint = "f32" if full_precision else None
-        runner = open_artifact(artifact.format, path, threads, precision_hint=hint)
-        executed = exporter.inference_precision(path, hint)
-    else:
-        runner, executed = open_artifact(artifact.format, path, threads), f"{artifact.precision} (as stored)"
+    runner = open_artifact(artifact.format, path, threads, artifact.precision, full_precision)
+    executed = exporter.inference_precision(path, artifact.precision, full_precision)
     outputs = np.concatenate([runner(x) for x, _ in data.batches(model.spec, BATCH)])
     runtime = f"{exporter.runtime} {tool_versions((exporter.runtime,)).get(exporter.runtime, '?')}, {threads} threads"
     return outputs, runtime, executed

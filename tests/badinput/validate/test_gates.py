@@ -26,7 +26,7 @@ def validate(cli, exported, gates, report, *extra):
 @pytest.mark.parametrize("body, mentions", [
     (GOOD + 'formats = "onnx"\n', ["gate 1", "formats", "list of strings"]),
     (GOOD + 'formats = ["onnxx"]\n', ["gate 1", "'onnxx'", "onnx, openvino, tflite"]),
-    (GOOD + 'precisions = ["INT8"]\n', ["gate 1", "'INT8'", "fp32, fp16, int8"]),
+    (GOOD + 'precisions = ["INT8"]\n', ["gate 1", "'INT8'", "fp32, fp16, bf16, int8"]),
     (GOOD + "formats = []\n", ["gate 1", "formats", "empty"]),
     (GOOD + "formats = [1]\n", ["gate 1", "formats"]),
     (GOOD + 'optional = "yes"\n', ["gate 1", "optional", "true or false"]),
