@@ -95,14 +95,14 @@ def test_host_target_is_the_host_that_measured(bundles, pipeline, tmp_path):
     assert (target["title"], target["notes"]) == (bench["host"]["title"], "elsewhere")
 
 
-def test_openvino_entries_carry_the_precision_they_were_validated_in(bundles):
+def test_entries_carry_the_runtime_options_they_were_validated_with(bundles):
+    from vitedge.bundle.manifest import runtime_options
+
     out, _ = bundles
     manifest = load(out / "x86-cpu" / "manifest.json")
-    options = {(a["format"], a["precision"]): a["runtime_options"] for a in manifest["artifacts"]}
-    hints = {"fp32": {"INFERENCE_PRECISION_HINT": "f32"}, "fp16": {"INFERENCE_PRECISION_HINT": "f32"},
-             "bf16": {"INFERENCE_PRECISION_HINT": "bf16"}, "int8": {}}
-    assert any(fmt == "openvino" for fmt, _ in options)
-    for (fmt, precision), given in options.items():
-        assert given == (hints[precision] if fmt == "openvino" else {})
+    assert all(a["runtime_options"] == runtime_options(a["format"], a["precision"]) for a in manifest["artifacts"])
+    hints = {p: runtime_options("openvino", p).get("INFERENCE_PRECISION_HINT") for p in ("fp32", "fp16", "bf16", "int8")}
+    assert hints == {"fp32": "f32", "fp16": "f32", "bf16": "bf16", "int8": None}  # int8: the plugin's default
+    assert runtime_options("onnx", "fp32") == runtime_options("tflite", "int8") == {}
     readme = (out / "x86-cpu" / "README.md").read_text()
-    assert ("INFERENCE_PRECISION_HINT" in readme) == any(options.values())
+    assert ("INFERENCE_PRECISION_HINT" in readme) == any(a["runtime_options"] for a in manifest["artifacts"])

@@ -31,6 +31,7 @@ def distill_sources(teacher: str, student: str, data: str | None, eval_data: str
     with torch.random.fork_rng(devices=[]):  # a random student starts from the run's seed, and only from it
         torch.manual_seed(cfg.seed)
         student_model = load_student(student, student_weights, random_init)
+    student_model.require_pytorch("the distillation student")
     spec = teacher_model.spec
     _check_compatible(teacher_model, student_model)
     classes = model_classes(teacher_model)

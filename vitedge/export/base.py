@@ -65,6 +65,11 @@ def open_artifact(fmt: str, path: Path, threads: int, precision: str = "fp32", f
                                 "it with the stage that made it") from exc
 
 
+def per_image(run: Runner) -> Runner:
+    """A runner for a model whose batch size is fixed at 1 (ONNX sources exported so): one image at a time."""
+    return lambda batch: np.concatenate([run(batch[i:i + 1]) for i in range(len(batch))])
+
+
 def require(module: str, extra: str):
     """Import an optional backend or explain how to install it."""
     try:

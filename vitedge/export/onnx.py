@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vitedge.export.base import EXPORTERS, Runner, quiet_converters, require
+from vitedge.export.base import EXPORTERS, Runner, per_image, quiet_converters, require
 from vitedge.models.loaded import LoadedModel
 from vitedge.paths import model_stem
 
@@ -20,6 +20,9 @@ class OnnxExporter:
         onnx = require("onnx", self.extra)
         onnxslim = require("onnxslim", self.extra)
         path = folder / f"{model_stem(model)}.onnx"
+        if model.onnx_path:  # an ONNX source is its own FP32 artifact (external data merged into one file)
+            onnx.save(onnx.load(model.onnx_path), str(path))
+            return [path]
         spec = model.spec
         example = torch.zeros(2, *spec.input_size)
         with quiet_converters(), torch.no_grad():
@@ -43,8 +46,9 @@ class OnnxExporter:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        input_name = session.get_inputs()[0].name
-        return lambda batch: session.run(None, {input_name: np.ascontiguousarray(batch, np.float32)})[0]
+        first = session.get_inputs()[0]
+        run = lambda batch: session.run(None, {first.name: np.ascontiguousarray(batch, np.float32)})[0]  # noqa: E731
+        return per_image(run) if first.shape[0] == 1 else run
 
     def io_description(self, path: Path) -> tuple[list[dict], list[dict]]:
         onnx = require("onnx", self.extra)

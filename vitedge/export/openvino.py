@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vitedge.export.base import EXPORTERS, Runner, quiet_converters, require
+from vitedge.export.base import EXPORTERS, Runner, per_image, quiet_converters, require
 from vitedge.models.loaded import LoadedModel
 from vitedge.paths import model_stem
 
@@ -28,8 +28,12 @@ class OpenVinoExporter:
         ov = require("openvino", self.extra)
         spec = model.spec
         with quiet_converters(), torch.no_grad():
-            converted = ov.convert_model(model.module, example_input=torch.zeros(1, *spec.input_size))
-        converted.reshape({converted.inputs[0]: ov.PartialShape([-1, *spec.input_size])})
+            if model.onnx_path:  # OpenVINO reads ONNX itself
+                converted = ov.convert_model(model.onnx_path)
+            else:
+                converted = ov.convert_model(model.module, example_input=torch.zeros(1, *spec.input_size))
+        if not (model.onnx_path and converted.inputs[0].get_partial_shape()[0].is_static):  # a fixed batch stays
+            converted.reshape({converted.inputs[0]: ov.PartialShape([-1, *spec.input_size])})
         converted.inputs[0].get_tensor().set_names({spec.input_name})
         converted.outputs[0].get_tensor().set_names({spec.output_name})
         xml = folder / f"{model_stem(model)}.xml"
@@ -41,7 +45,8 @@ class OpenVinoExporter:
         ov = require("openvino", self.extra)
         compiled = ov.Core().compile_model(str(path), "CPU", _config(threads, precision, full_precision))
         request = compiled.create_infer_request()
-        return lambda batch: np.array(request.infer([np.ascontiguousarray(batch, np.float32)])[0])
+        run = lambda batch: np.array(request.infer([np.ascontiguousarray(batch, np.float32)])[0])  # noqa: E731
+        return per_image(run) if compiled.inputs[0].get_partial_shape()[0] == 1 else run
 
     def inference_precision(self, path: Path, precision: str = "fp32", full_precision: bool = False) -> str:
         """The precision the CPU plugin actually computes in on this host."""

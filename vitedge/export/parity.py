@@ -40,8 +40,12 @@ def cosine_per_sample(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(norms > 0, (a * b).sum(axis=1) / np.maximum(norms, 1e-300), 1.0)
 
 
-def compare_outputs(reference: np.ndarray, output: np.ndarray, labels: np.ndarray | None) -> ParityFigures:
-    """Figures for one artifact; `reference` and `output` are logits for the same images in the same order."""
+def compare_outputs(reference: np.ndarray, output: np.ndarray, labels: np.ndarray | None,
+                    classification: bool = True) -> ParityFigures:
+    """Figures for one artifact; `reference` and `output` are outputs for the same images in the same order.
+    Labels are only compared with a classifier's argmax (an embedding's or a map's argmax is no class)."""
+    if not classification:
+        labels = None
     if reference.shape != output.shape:
         raise ParityError(f"output shape {output.shape} differs from the PyTorch reference's {reference.shape}")
     cosines = cosine_per_sample(reference, output)

@@ -8,6 +8,7 @@ from pathlib import Path
 from vitedge.errors import ModelSourceError
 from vitedge.models.hf_layout import HF_HINT, HF_MODEL_TYPES, labels_from_hf_config, vit_kwargs_from_hf_config
 from vitedge.models.loaded import LoadedModel
+from vitedge.models.onnx_load import load_onnx, spec_beside
 from vitedge.models.posembed import fit_pos_embed
 from vitedge.models.size import check_size
 from vitedge.models.spec import IOSpec
@@ -18,9 +19,9 @@ from vitedge.models.zoo import ZOO, ZooEntry
 from vitedge.schema import SchemaError, number, read_json_object
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
-EXPORTED_SUFFIXES = (".onnx", ".xml", ".bin", ".tflite", ".engine")
+EXPORTED_SUFFIXES = (".xml", ".bin", ".tflite", ".engine")
 SOURCE_HINT = ("pass a built-in name (`vitedge models`), a standard name with --weights, a model spec file (.toml / "
-               ".json) or a Hugging Face folder (config.json + model.safetensors)")
+               ".json), a Hugging Face folder (config.json + model.safetensors) or an .onnx file with its spec")
 
 
 def builtin_names() -> list[str]:
@@ -38,7 +39,10 @@ def load_model(source: str | Path, weights: str | Path | None = None, random_ini
     if path.is_dir() and (path / "config.json").exists():
         return _from_hf_folder(path, weights, random_init)
     if path.suffix in SPEC_SUFFIXES and (path.exists() or path.is_symlink()):  # read_spec_file says what is wrong
-        return _from_spec(read_spec_file(path), text, weights, random_init)
+        raw = read_spec_file(path)
+        return load_onnx(raw, text) if "onnx" in raw else _from_spec(raw, text, weights, random_init)
+    if path.suffix == ".onnx":
+        return load_onnx(read_spec_file(spec_beside(path)), text)
     if text in builtin_names():
         return _from_spec(read_spec_file(BUILTIN_DIR / text / "model.toml"), text, weights, random_init)
     if text in ZOO:

@@ -22,7 +22,7 @@ from vitedge.schema import is_kind, type_name
 
 TOP_KEYS = {"name": str, "task": str, "base": str, "weights": str, "weights_sha256": str, "labels": list,
             "labels_file": str, "architecture": dict, "head": dict, "preprocessing": dict, "description": str,
-            "derived_from": dict}
+            "derived_from": dict, "onnx": str, "input_size": list}
 HEAD_KEYS = {"hidden": list, "act": str}
 PREPROCESSING_KEYS = {"mean": list, "std": list, "crop_pct": float, "interpolation": str}
 SPEC_SUFFIXES = (".toml", ".json")
@@ -47,7 +47,7 @@ def read_spec_file(path: Path) -> dict:
     if "labels" in raw and not all(isinstance(v, str) for v in raw["labels"]):
         raise ModelSourceError(f"model spec {path}: labels must be a list of strings (class names), got "
                                f"{raw['labels']!r}"[:300], 'e.g. labels = ["cat", "dog"]')
-    for key in ("name", "task", "base", "weights", "weights_sha256", "labels_file"):
+    for key in ("name", "task", "base", "weights", "weights_sha256", "labels_file", "onnx"):
         if key in raw and not raw[key].strip():
             raise ModelSourceError(f"model spec {path}: {key} is an empty string",
                                    f"give {key} a value, or remove the key" + (
@@ -60,6 +60,8 @@ def read_spec_file(path: Path) -> dict:
         raw["weights"] = str((path.parent / raw["weights"]).resolve())
     if "labels_file" in raw:
         raw["labels"] = _read_labels(_inside(path, "labels_file", raw.pop("labels_file")), path)
+    if "onnx" in raw:
+        raw["onnx"] = str(_inside(path, "onnx", raw["onnx"]))
     return raw
 
 

@@ -66,6 +66,7 @@ def nas_sources(source: str, data: str | None, eval_data: str | None, out: Path,
     from vitedge.nas.report import write_nas_json
 
     model = load_model(source, weights=weights)
+    model.require_pytorch("vitedge nas")
     model_stem(model)  # a name that cannot be a file name is refused before any work
     config.check_parent(model)
     data = data or default_data(model.name, "calib")

@@ -40,7 +40,8 @@ class Evaluator:
 
     def evaluate(self, fmt: str, path: Path, precision: str = "fp32") -> dict:
         """Accuracy and drift of the artifact, run in the precision its runtime computes `precision` in."""
-        figures = compare_outputs(self.reference, self.outputs(fmt, path, precision), self.data.labels)
+        figures = compare_outputs(self.reference, self.outputs(fmt, path, precision), self.data.labels,
+                                  self.model.spec.task == "image-classification")
         drop = None if figures.top1 is None else round(100 * (figures.reference_top1 - figures.top1), 4)
         return {**figures.to_dict(), "drop_pp": drop, "data_sha256": self.data.sha256(), "data": self.data.source}
 

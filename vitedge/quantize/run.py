@@ -62,7 +62,7 @@ def quantize_artifacts(model: LoadedModel, fp32: list[Artifact], fp32_root: Path
     remove_stale_staging(out)
     threads = threads or os.cpu_count() or 1
     calib_inputs = finite_inputs(calib, model, "calibration")
-    log(f"reference: PyTorch FP32 on {len(evaluation)} held-out images from {evaluation.source}")
+    log(f"reference: {model.reference_runtime} FP32 on {len(evaluation)} held-out images from {evaluation.source}")
     ctx = QuantizeContext(model, out, calib, Evaluator(model, evaluation, threads),
                           CalibrationProbe(model, calib_inputs, threads), calib_inputs, max_drop, threads,
                           nncf_accuracy_control, QuantGate(max_drop, min_agreement))

@@ -91,7 +91,8 @@ def report_markdown(v: Validation) -> str:
     failed = [(r, c) for r in v.reports for c in r.checks if not c["passed"]]
     lines = [f"# vitedge validate: {'PASS' if v.passed else 'FAIL'}", "",
              f"{len(v.reports)} artifact(s), {len(v.gates)} gate(s), {v.data['count']} images from "
-             f"`{v.data['source']}` (sha256 {v.data['sha256'][:12]}), reference `{v.reference['name']}` FP32 PyTorch.",
+             f"`{v.data['source']}` (sha256 {v.data['sha256'][:12]}), reference `{v.reference['name']}` FP32 "
+             f"{v.reference.get('reference_runtime', 'PyTorch')}.",
              ""]
     if failed:
         lines += ["## Failures", "", "| artifact | gate | measured | threshold |", "|---|---|---|---|"]

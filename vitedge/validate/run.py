@@ -108,7 +108,7 @@ def validate(artifacts: list[Artifact], root: Path, model: LoadedModel, data: Da
              threads: int | None = None, full_precision: bool = False) -> Validation:
     check_coverage(gates, artifacts, None)
     threads = threads or os.cpu_count() or 1
-    log(f"reference: PyTorch FP32 {model.name} on {len(data)} images from {data.source}")
+    log(f"reference: {model.reference_runtime} FP32 {model.name} on {len(data)} images from {data.source}")
     reference = reference_logits(model, data.batches(model.spec, BATCH))
     reports, unmeasured = [], set()
     for artifact in artifacts:

@@ -26,10 +26,18 @@ def test_a_spec_path_that_is_not_a_file_is_refused_with_a_hint(cli, guard, tmp_p
 
 
 def test_an_exported_artifact_is_not_a_model_source(cli, guard, tmp_path):
+    tflite = tmp_path / "model.tflite"
+    tflite.write_bytes(b"an exported model")
+    g = guard()
+    assert_refused(export(cli, tflite, tmp_path), "model.tflite", "exported artifact", "built-in name")
+    g.check(tmp_path / "out")
+
+
+def test_an_onnx_file_that_is_not_onnx_is_named_before_its_missing_spec(cli, guard, tmp_path):
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"an exported model")
     g = guard()
-    assert_refused(export(cli, onnx, tmp_path), "model.onnx", "exported artifact", "built-in name")
+    assert_refused(export(cli, onnx, tmp_path), "model.onnx", "not a readable ONNX model")
     g.check(tmp_path / "out")
 
 
