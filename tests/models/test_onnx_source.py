@@ -180,3 +180,18 @@ def test_nas_and_distill_need_the_pytorch_model(handed_back, tmp_path):
 
     with pytest.raises(ModelSourceError, match="needs the PyTorch model"):
         api.nas(str(handed_back), out=tmp_path / "nas")
+
+
+@pytest.mark.parametrize("extra, mention", [
+    ('[bench]\ntargets = ["x86-cpu", "android-arm64"]\n', "target android-arm64 runs tflite only"),
+    ('[nas]\nmax_drop = 1.0\n[bench]\ntargets = ["x86-cpu"]\n', "[nas] / [distill] need the PyTorch model"),
+])
+def test_a_pipeline_on_an_onnx_source_refuses_what_it_cannot_make(handed_back, tmp_path, extra, mention):
+    from vitedge.config import ConfigError, load_config
+    from vitedge.pipeline.run import plan_lines
+
+    config = tmp_path / "pipeline.toml"
+    config.write_text(f'out = "{tmp_path / "out"}"\n[model]\nsource = "{handed_back}"\n{extra}')
+    with pytest.raises(ConfigError, match=mention.replace("[", r"\[").replace("]", r"\]")):
+        plan_lines(load_config(config), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

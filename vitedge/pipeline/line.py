@@ -37,6 +37,8 @@ def line_for(config: PipelineConfig, name: str, source: str, weights: str | None
     from vitedge.models import load_model
 
     model = load_model(source, weights=weights)
+    if model.onnx_path:
+        check_onnx_line(config, targets)
     data = config["data"]
     calib_arg = parent.calib if parent else data["calib"] or default_data(model.name, "calib")
     eval_arg = parent.eval if parent else data["eval"] or default_data(model.name, "eval")
@@ -44,6 +46,23 @@ def line_for(config: PipelineConfig, name: str, source: str, weights: str | None
     evaluation = api._data_for(model, eval_arg, "eval", data["eval_samples"], "[data] eval")
     return ModelLine(name, source, weights, model.fingerprint(), calib_arg, calib.sha256(), eval_arg,
                      evaluation.sha256(), targets)
+
+
+def check_onnx_line(config: PipelineConfig, targets: list[str]) -> None:
+    """An ONNX source: no NAS, and every target must run a format made from ONNX (TFLite is not)."""
+    from vitedge.config import ConfigError
+    from vitedge.export.run import NO_TFLITE_FROM_ONNX
+    from vitedge.targets.profile import get_target
+
+    if config.enabled("nas") or config.enabled("distill"):
+        raise ConfigError(f"{config.path}: [nas] / [distill] need the PyTorch model, and [model] source is an ONNX "
+                          "file", "remove [nas] / [distill], or give the model as a name + weights or a spec")
+    made = set(config["export"]["formats"]) - {"tflite"}
+    for name in targets:
+        if not made & set(get_target(name).formats):
+            raise ConfigError(f"{config.path}: target {name} runs {', '.join(get_target(name).formats)} only, and "
+                              f"{NO_TFLITE_FROM_ONNX}", f"remove {name} from [bench] targets, or give the model as "
+                              "a name + weights or a spec")
 
 
 def _gates_identity(config: PipelineConfig) -> str:
