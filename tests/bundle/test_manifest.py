@@ -101,7 +101,8 @@ def test_entries_carry_the_runtime_options_they_were_validated_with(bundles):
     out, _ = bundles
     manifest = load(out / "x86-cpu" / "manifest.json")
     assert all(a["runtime_options"] == runtime_options(a["format"], a["precision"]) for a in manifest["artifacts"])
-    hints = {p: runtime_options("openvino", p).get("INFERENCE_PRECISION_HINT") for p in ("fp32", "fp16", "bf16", "int8")}
+    hints = {p: runtime_options("openvino", p).get("INFERENCE_PRECISION_HINT")
+             for p in ("fp32", "fp16", "bf16", "int8")}
     assert hints == {"fp32": "f32", "fp16": "f32", "bf16": "bf16", "int8": None}  # int8: the plugin's default
     assert runtime_options("onnx", "fp32") == runtime_options("tflite", "int8") == {}
     readme = (out / "x86-cpu" / "README.md").read_text()

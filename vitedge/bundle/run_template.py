@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
     artifact = choose(manifest, args.artifact)
-    run = RUNTIMES[artifact["format"]](HERE / artifact["path"], args.threads, artifact.get("runtime_options") or {})
+    options = artifact.get("runtime_options") or {}
+    run = RUNTIMES[artifact["format"]](HERE / artifact["path"], args.threads, options)
     print(f"{artifact['path']} ({artifact['format']} {artifact['precision']}, {artifact['role']})")
     for image_path in args.images:
         with Image.open(image_path) as image:
