@@ -174,21 +174,23 @@ def validate(artifacts: str | Path, reference: str | None = None, data: str | No
              threads: int | None = None, allow_overlap: bool = False, full_precision: bool = False,
              force: bool = False):
     """`vitedge validate`: drift of each artifact against the FP32 reference on held-out data, gated."""
-    from vitedge.validate.gates import check_coverage, check_labelled, read_gates
+    from vitedge.validate.gates import check_coverage, check_labelled, default_gates, read_gates
     from vitedge.validate.report import write_reports
     from vitedge.validate.run import check_inputs, load_artifacts, validate as run_validation
 
     report = Path(report)
     if (report / "report.json").exists() and not force:
         raise OutputExistsError(f"report folder {report} already holds a report", "pass --force or another --report")
-    gate_list = read_gates(gates)
+    gate_list = read_gates(gates) if gates is not None else None  # None: the defaults of the model's task
     chosen, root = load_artifacts(Path(artifacts), _csv(formats, "--formats", ARTIFACT_FORMATS, "format"),
                                   _csv(precisions, "--precisions", ARTIFACT_PRECISIONS, "precision"))
-    check_coverage(gate_list, chosen, gates)  # before any model or data is loaded
+    if gate_list is not None:
+        check_coverage(gate_list, chosen, gates)  # before any model or data is loaded
     if reference is None:
         recorded = read_artifacts_file(root / "artifacts.json")["model"]
         reference, weights = recorded["source"], weights or recorded.get("weights")
     model = load_model(reference, weights=weights)
+    gate_list = gate_list or default_gates(model.spec.task)
     dataset = _data_for(model, data, "eval", samples, "--data")
     check_labelled(gate_list, dataset.labels is not None, dataset.source, gates)
     check_inputs(chosen, model, dataset, allow_overlap)

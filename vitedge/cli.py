@@ -155,10 +155,8 @@ def _add_validate(sub) -> None:
 
 def _run_validate(args) -> int:
     from vitedge import api
-    from vitedge.validate.gates import DEFAULT_GATES
-
     if not args.gates:
-        print("gates (defaults): " + "; ".join(g.name for g in DEFAULT_GATES), file=sys.stderr)
+        print("gates: vitedge's defaults for the model's task (listed in the report)", file=sys.stderr)
     validation, paths = api.validate(
         args.artifacts, args.reference, args.data, args.gates, args.report, args.formats, args.precisions,
         args.samples, args.weights, args.threads, args.allow_overlap, args.full_precision, args.force)

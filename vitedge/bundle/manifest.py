@@ -121,6 +121,12 @@ def runtime_options(fmt: str, precision: str) -> dict:
     return {"INFERENCE_PRECISION_HINT": hint} if hint else {}
 
 
+OUTPUT_MEANINGS = {"image-classification": "logits, one per label (softmax gives probabilities)",
+                   "feature-extraction": "an embedding vector per image",
+                   "dense-prediction": "a map per image (batch, channels, height, width): run.py saves it as .npy "
+                                       "and a PNG (channel argmax, or the one channel scaled to 0-255)"}
+
+
 def _io_entry(values: list[dict], **extra) -> dict:
     return {**(values[0] if values else {}), **extra}
 
@@ -137,7 +143,8 @@ def build_manifest(inputs: Inputs, plan: Plan) -> dict:
         "model": {k: v for k, v in model.items() if k != "io"},
         "data": {"parity": inputs.quant.get("data"), "evaluation": inputs.validation.get("data")},
         "input": _io_entry(primary.inputs, layout="NCHW"),
-        "output": _io_entry(primary.outputs, meaning="logits, one per label (softmax gives probabilities)"),
+        "output": _io_entry(primary.outputs, meaning=OUTPUT_MEANINGS[io.get("task", "image-classification")]),
+        "task": io.get("task", "image-classification"),
         "preprocessing": preprocessing(io), "labels": io.get("labels"),
         "primary": primary.id, "primary_reason": plan.primary_reason,
         "artifacts": [artifact_entry(inputs, c, "primary" if i == 0 else "alternative")

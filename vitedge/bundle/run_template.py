@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
     parser.add_argument("--artifact", help="id, file, format or precision of the artifact to run (default: the primary)")
     parser.add_argument("--threads", type=int, default=1, help="runtime threads (default: 1)")
+    parser.add_argument("--out", default="outputs", help="folder for maps of a dense model (default: outputs)")
     args = parser.parse_args(argv)
     manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
     artifact = choose(manifest, args.artifact)
@@ -138,10 +139,35 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{artifact['path']} ({artifact['format']} {artifact['precision']}, {artifact['role']})")
     for image_path in args.images:
         with Image.open(image_path) as image:
-            logits = run(preprocess(image, manifest["preprocessing"]))
-        ranked = ", ".join(f"{label} {p:.1%}" for label, p in top5(logits, manifest.get("labels")))
-        print(f"{image_path}: {ranked}")
+            output = run(preprocess(image, manifest["preprocessing"]))
+        print(f"{image_path}: {describe(output, manifest, Path(args.out))}")
     return 0
+
+
+def describe(output: np.ndarray, manifest: dict, out: Path) -> str:
+    """Top-5 labels of logits; an embedding's size; a map saved as .npy + .png in `out`."""
+    task = manifest.get("task", "image-classification")
+    if task == "image-classification":
+        return ", ".join(f"{label} {p:.1%}" for label, p in top5(output, manifest.get("labels")))
+    if task == "feature-extraction":
+        return f"embedding of {output.size} values, norm {float(np.linalg.norm(output)):.4g}"
+    return save_map(output[0], out)
+
+
+def save_map(value: np.ndarray, out: Path) -> str:
+    """`value`: (channels, height, width) or (height, width). PNG: argmax over channels, or the channel min-max
+    scaled to 0-255."""
+    out.mkdir(parents=True, exist_ok=True)
+    index = len(list(out.glob("map-*.npy")))
+    np.save(out / f"map-{index}.npy", value)
+    if value.ndim == 3 and value.shape[0] > 1:
+        picture = value.argmax(0).astype(np.uint8)
+    else:
+        plane = value.reshape(value.shape[-2:]).astype(np.float64)
+        span = plane.max() - plane.min()
+        picture = np.zeros(plane.shape, np.uint8) if span == 0 else ((plane - plane.min()) / span * 255).astype(np.uint8)
+    Image.fromarray(picture).save(out / f"map-{index}.png")
+    return f"map {list(value.shape)} saved to {out / f'map-{index}.npy'} and .png"
 
 
 if __name__ == "__main__":

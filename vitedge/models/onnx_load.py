@@ -40,7 +40,7 @@ def load_onnx(raw: dict, source: str) -> LoadedModel:
     from vitedge.models.source import check_class_names  # source.py imports this module
 
     check_class_names(labels, source)
-    task = raw.get("task", "image-classification" if output.ndim == 2 else "feature-extraction")
+    task = raw.get("task", "image-classification" if output.ndim == 2 else "dense-prediction")
     _check_output(output, labels, task, path)
     spec = _spec(raw, chw, labels, task, input_name, proto.graph.output[0].name, source)
     return LoadedModel(module, spec, raw.get("name", path.stem), source, None, onnx_sha256(path),

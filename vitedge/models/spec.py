@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-TASKS = ("image-classification", "feature-extraction")
+TASKS = ("image-classification", "feature-extraction", "dense-prediction")  # logits | a vector | a map
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")  # vitedge.data.preprocess's filters
 CROP_PCT_RANGE = (0.1, 1.0)
 MAX_INPUT_SIDE = 8192

@@ -31,7 +31,8 @@ class Evaluator:
         self.model, self.data, self.threads = model, data, threads
         finite_inputs(data, model, "evaluation")
         self.reference = reference_logits(model, data.batches(model.spec, BATCH))
-        self.reference_top1 = None if data.labels is None else float(
+        self.classifier = model.spec.task == "image-classification"
+        self.reference_top1 = None if data.labels is None or not self.classifier else float(
             (self.reference.argmax(1) == data.labels).mean())
 
     def outputs(self, fmt: str, path: Path, precision: str = "fp32") -> np.ndarray:
@@ -41,7 +42,7 @@ class Evaluator:
     def evaluate(self, fmt: str, path: Path, precision: str = "fp32") -> dict:
         """Accuracy and drift of the artifact, run in the precision its runtime computes `precision` in."""
         figures = compare_outputs(self.reference, self.outputs(fmt, path, precision), self.data.labels,
-                                  self.model.spec.task == "image-classification")
+                                  self.classifier)
         drop = None if figures.top1 is None else round(100 * (figures.reference_top1 - figures.top1), 4)
         return {**figures.to_dict(), "drop_pp": drop, "data_sha256": self.data.sha256(), "data": self.data.source}
 

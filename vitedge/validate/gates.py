@@ -32,13 +32,15 @@ GATE_TYPES = {
     "max-class-drop": ({"top1": "worst_class_drop_pp"}, "<=", "pp"),
     "max-kl": ({"logits": "kl_divergence"}, "<=", ""),
     "min-psnr": ({"logits": "psnr_db", "output": "psnr_db"}, ">=", "dB"),
+    "min-worst-psnr": ({"output": "min_psnr_db"}, ">=", "dB"),
+    "min-pixel-agreement": ({"output": "pixel_agreement"}, ">=", ""),
 }
 GATE_KEYS = {"metric", "type", "value", "formats", "precisions", "optional"}
 # type -> (lowest, highest) allowed value: drops in percentage points (a negative drop demands a gain), agreement
 # as a fraction, cosine in [-1, 1]; KL and PSNR below 0 could never fail or never pass, so they are refused
 VALUE_RANGES = {"max-drop": (-100.0, 100.0), "min-agreement": (0.0, 1.0), "min-cosine": (-1.0, 1.0),
                 "min-worst-cosine": (-1.0, 1.0), "max-class-drop": (-100.0, 100.0), "max-kl": (0.0, 1e6),
-                "min-psnr": (0.0, 1000.0)}
+                "min-psnr": (0.0, 1000.0), "min-worst-psnr": (0.0, 1000.0), "min-pixel-agreement": (0.0, 1.0)}
 MAX_GATES_BYTES = 1 << 20  # a gates file is a few hundred bytes
 GATE_EXAMPLE = 'e.g. [[gate]] metric = "top1" type = "max-drop" value = 0.3 (one [[gate]] table per gate)'
 
@@ -97,6 +99,18 @@ DEFAULT_GATES = (
     Gate("logits", "min-cosine", 0.98, precisions=("int8",), optional=True),
     Gate("top1", "max-class-drop", 3.0, optional=True),
 )
+
+
+# A backbone's embedding or a dense model's map has no top-1: cosine (and, for maps, pixels that agree) instead.
+OUTPUT_GATES = (
+    Gate("output", "min-cosine", 0.99, precisions=FLOAT_PRECISIONS, optional=True),
+    Gate("output", "min-cosine", 0.98, precisions=("int8",), optional=True),
+)
+MAP_GATES = OUTPUT_GATES + (Gate("output", "min-pixel-agreement", 0.95, optional=True),)
+
+
+def default_gates(task: str) -> tuple[Gate, ...]:
+    return {"image-classification": DEFAULT_GATES, "dense-prediction": MAP_GATES}.get(task, OUTPUT_GATES)
 
 
 def make_gate(raw, where: str) -> Gate:

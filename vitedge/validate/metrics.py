@@ -84,10 +84,27 @@ def _per_class(ref_correct: np.ndarray, out_correct: np.ndarray, labels: np.ndar
             "worst_class_of": len(drops)}
 
 
+def map_metrics(reference: np.ndarray, output: np.ndarray) -> dict:
+    """For maps (batch, channels, height, width): the worst image's PSNR and the share of pixels that agree: the
+    channel argmax when there are several channels, else the value thresholded at the midpoint of the reference
+    image's range (a saliency or depth map's foreground)."""
+    psnrs = [psnr(r, o) for r, o in zip(reference, output)]
+    if reference.ndim == 4 and reference.shape[1] > 1:
+        agree = (reference.argmax(1) == output.argmax(1)).reshape(len(reference), -1).mean(1)
+    else:
+        ref, out = reference.reshape(len(reference), -1), output.reshape(len(output), -1)
+        middle = (ref.max(1, keepdims=True) + ref.min(1, keepdims=True)) / 2
+        agree = ((ref > middle) == (out > middle)).mean(1)
+    return {"min_psnr_db": min(psnrs), "pixel_agreement": float(agree.mean()),
+            "min_pixel_agreement": float(agree.min())}
+
+
 def all_metrics(reference: np.ndarray, output: np.ndarray, labels: np.ndarray | None, task: str) -> dict:
     figures = output_metrics(reference, output)
     if task == "image-classification":
         figures.update(classification_metrics(reference, output, labels))
+    elif task == "dense-prediction" and reference.ndim >= 3:
+        figures.update(map_metrics(reference, output))
     return _rounded(figures)
 
 

@@ -87,6 +87,25 @@ def _row(r: ArtifactReport) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _db(value) -> str:
+    return "identical" if value is None else f"{value:.1f}"
+
+
+def _map_row(r: ArtifactReport) -> str:
+    """A non-classifier's row: cosine, PSNR (pooled, worst image) and, for maps, the pixels that agree."""
+    m, a = r.metrics, r.artifact
+    cells = [("PASS" if r.passed else "**FAIL**"), a.format, a.precision, r.executed_precision, f"`{a.path}`",
+             f"{m['mean_cosine']:.5f}", f"{m['min_cosine']:.5f}", _db(m.get("psnr_db")), _db(m.get("min_psnr_db")),
+             _pct(m.get("pixel_agreement")), _pct(m.get("min_pixel_agreement"))]
+    return "| " + " | ".join(cells) + " |"
+
+
+CLASSIFIER_HEADER = ("| verdict | format | precision | runs as | file | top-1 | drop pp [95% CI] | agreement | "
+                     "cosine mean | cosine worst | KL | worst class (drop pp) |")
+OUTPUT_HEADER = ("| verdict | format | precision | runs as | file | cosine mean | cosine worst | PSNR dB | "
+                 "worst PSNR dB | pixels agree | worst image's pixels agree |")
+
+
 def report_markdown(v: Validation) -> str:
     failed = [(r, c) for r in v.reports for c in r.checks if not c["passed"]]
     lines = [f"# vitedge validate: {'PASS' if v.passed else 'FAIL'}", "",
@@ -98,9 +117,10 @@ def report_markdown(v: Validation) -> str:
         lines += ["## Failures", "", "| artifact | gate | measured | threshold |", "|---|---|---|---|"]
         lines += [f"| `{r.artifact.path}` | {c['gate']} | {_value(c['measured'])} | {c['comparison']} "
                   f"{c['threshold']:g} |" for r, c in failed] + [""]
-    lines += ["## Artifacts", "", "| verdict | format | precision | runs as | file | top-1 | drop pp [95% CI] | "
-              "agreement | cosine mean | cosine worst | KL | worst class (drop pp) |", "|" + "---|" * 12]
-    lines += [_row(r) for r in sorted(v.reports, key=lambda r: r.passed)] + [""]
+    classifier = v.reference.get("io", {}).get("task", "image-classification") == "image-classification"
+    header, row = (CLASSIFIER_HEADER, _row) if classifier else (OUTPUT_HEADER, _map_row)
+    lines += ["## Artifacts", "", header, "|" + "---|" * (header.count(" | ") + 1)]
+    lines += [row(r) for r in sorted(v.reports, key=lambda r: r.passed)] + [""]
     lines += ["## Gates", ""] + [f"- {g.name}" for g in v.gates] + [""]
     if v.warnings:
         lines += ["## Warnings", ""] + [f"- {w}" for w in v.warnings] + [""]
