@@ -43,3 +43,18 @@ def test_validate_uses_the_file_as_reference(quantized_from_onnx, tmp_path, caps
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["verdict"] == "pass" and report["reference"]["reference_runtime"] == "ONNX Runtime (model.onnx)"
     assert "FP32 ONNX Runtime (model.onnx)." in text
+
+
+def test_a_batch_fixed_at_one_calibrates_and_quantizes(vit4mnist, tmp_path):
+    import torch
+
+    path = tmp_path / "fixed.onnx"
+    with torch.no_grad():
+        torch.onnx.export(vit4mnist.module, (torch.zeros(1, *vit4mnist.spec.input_size),), str(path), dynamo=False,
+                          opset_version=17, input_names=["x"], output_names=["y"])
+    write_spec(tmp_path, path.name, vit4mnist.spec)
+    result = quantize(str(path), "onnx", "int8", calib=str(CALIB_DATA / "mnist_calib.npz"), calib_samples=64,
+                      eval_data=str(CALIB_DATA / "mnist_eval.npz"), eval_samples=300, max_drop=0.5,
+                      out=tmp_path / "q", threads=2)
+    int8 = next(a for a in result.artifacts if a.precision == "int8")
+    assert not result.failures and int8.accuracy["top1_agreement"] >= 0.98

@@ -55,8 +55,9 @@ def run_onnx(model, inputs: np.ndarray, threads: int) -> np.ndarray:
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: inputs[i:i + BATCH]})[0] for i in range(0, len(inputs), BATCH)])
+    first = session.get_inputs()[0]
+    step = 1 if first.shape[0] == 1 else BATCH  # an ONNX source may fix its batch at 1
+    return np.concatenate([session.run(None, {first.name: inputs[i:i + step]})[0] for i in range(0, len(inputs), step)])
 
 
 def mean_kl(reference: np.ndarray, outputs: np.ndarray) -> float:

@@ -46,8 +46,9 @@ class _Batches:
     """onnxruntime's CalibrationDataReader over the calibration array, in equal batches: ORT's histogram
     calibrators (Entropy, Percentile) fail on a short last batch."""
 
-    def __init__(self, input_name: str, images: np.ndarray):
-        size = max(b for b in range(1, CALIBRATION_BATCH + 1) if len(images) % b == 0)
+    def __init__(self, input_name: str, images: np.ndarray, batch_fixed_at_one: bool = False):
+        limit = 1 if batch_fixed_at_one else CALIBRATION_BATCH  # an ONNX source may fix its batch at 1
+        size = max(b for b in range(1, limit + 1) if len(images) % b == 0)
         self._batches = iter([{input_name: images[i:i + size]} for i in range(0, len(images), size)])
 
     def get_next(self):
@@ -145,7 +146,9 @@ class OnnxQuantizer:
             calibrator = quantization.create_calibrator(
                 model, op_types, augmented_model_path=str(scratch / "augmented.onnx"), calibrate_method=method,
                 extra_options=options)
-            calibrator.collect_data(_Batches(calibrator.model.graph.input[0].name, inp.calibration))
+            first = calibrator.model.graph.input[0]
+            fixed = first.type.tensor_type.shape.dim[0].dim_value == 1
+            calibrator.collect_data(_Batches(first.name, inp.calibration, fixed))
             calibrate.save_tensors_data(calibrator.compute_data(), cache)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
