@@ -40,9 +40,10 @@ def reference_logits(model: LoadedModel, batches) -> np.ndarray:
         return np.concatenate([model.module(torch.from_numpy(x)).numpy() for x, _ in batches])
 
 
-NO_TFLITE_FROM_ONNX = ("TFLite is not made from ONNX sources: the converters from ONNX (onnx2tf via TensorFlow) are "
-                       "not ones vitedge can check end to end here (onnx2tf's full-integer path collapsed to cosine "
-                       "0.886 on a ViT-Tiny); export TFLite from the PyTorch model")
+NO_TFLITE_FROM_ONNX = ("TFLite is not made from ONNX sources: the maintained converter, onnx2tf (via TensorFlow), "
+                       "failed on the real DeiT-Tiny ONNX (onnx2tf 1.28.8, TF 2.21: the position-embedding Add, even "
+                       "with its own replacement file) and its full-integer path collapsed to cosine 0.886 on a "
+                       "ViT-Tiny; export TFLite from the PyTorch model")
 
 
 def _formats_for_source(model: LoadedModel, formats: list[str]) -> list[str]:
