@@ -44,3 +44,19 @@ def test_run_py_prints_top5_labels(bundles, tmp_path):
         assert header.endswith("primary)") if not extra else "(onnx int8, " in header
         ranked = result.split(": ", 1)[1].split(", ")
         assert len(ranked) == 5 and ranked[0].split()[0] == label
+
+
+def test_a_backbone_bundle_saves_each_embedding(tmp_path):
+    first = run_template.describe(np.arange(8, dtype=np.float32)[None], {"task": "feature-extraction"}, tmp_path)
+    run_template.describe(np.ones((1, 8), np.float32), {"task": "feature-extraction"}, tmp_path)
+    assert "embedding of 8 values" in first and "embedding-0.npy" in first
+    assert np.load(tmp_path / "embedding-0.npy").tolist() == list(range(8))
+    assert np.load(tmp_path / "embedding-1.npy").tolist() == [1.0] * 8
+
+
+def test_a_one_channel_map_is_saved_scaled(tmp_path):
+    text = run_template.describe(np.linspace(0, 1, 16, dtype=np.float32).reshape(1, 1, 4, 4),
+                                 {"task": "dense-prediction"}, tmp_path)
+    assert "map [1, 4, 4] saved" in text
+    picture = np.asarray(Image.open(tmp_path / "map-0.png"))
+    assert picture.min() == 0 and picture.max() == 255 and picture.shape == (4, 4)

@@ -101,6 +101,9 @@ def test_the_bundle_writes_the_map(dense_run, tmp_path):
     api.bench(root / "quant", targets="x86-cpu", out=root / "bench", threads=1)
     api.bundle(root / "quant", validation=root / "report", bench=root / "bench", targets="x86-cpu",
                out=root / "bundles")
+    api.report(root / "quant", validation=root / "report", bench=root / "bench", out=root / "pipeline_report")
+    summary = (root / "pipeline_report" / "report.md").read_text()
+    assert "| size | cosine | pixels agree | gates |" in summary and "top-1" not in summary.split("## Benchmark")[1]
     folder = root / "bundles" / "x86-cpu"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["task"] == "dense-prediction" and "map" in manifest["output"]["meaning"]

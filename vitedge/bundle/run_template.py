@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
     parser.add_argument("--artifact", help="id, file, format or precision of the artifact to run (default: the primary)")
     parser.add_argument("--threads", type=int, default=1, help="runtime threads (default: 1)")
-    parser.add_argument("--out", default="outputs", help="folder for maps of a dense model (default: outputs)")
+    parser.add_argument("--out", default="outputs",
+                        help="folder for the maps / embeddings of a non-classifier (default: outputs)")
     args = parser.parse_args(argv)
     manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
     artifact = choose(manifest, args.artifact)
@@ -150,24 +151,31 @@ def describe(output: np.ndarray, manifest: dict, out: Path) -> str:
     if task == "image-classification":
         return ", ".join(f"{label} {p:.1%}" for label, p in top5(output, manifest.get("labels")))
     if task == "feature-extraction":
-        return f"embedding of {output.size} values, norm {float(np.linalg.norm(output)):.4g}"
+        path = save_array(output[0], out, "embedding")
+        return f"embedding of {output.size} values, norm {float(np.linalg.norm(output)):.4g}, saved to {path}"
     return save_map(output[0], out)
+
+
+def save_array(value: np.ndarray, out: Path, kind: str) -> Path:
+    """`out/<kind>-N.npy`, N counting up so several images keep theirs."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{kind}-{len(list(out.glob(f'{kind}-*.npy')))}.npy"
+    np.save(path, value)
+    return path
 
 
 def save_map(value: np.ndarray, out: Path) -> str:
     """`value`: (channels, height, width) or (height, width). PNG: argmax over channels, or the channel min-max
     scaled to 0-255."""
-    out.mkdir(parents=True, exist_ok=True)
-    index = len(list(out.glob("map-*.npy")))
-    np.save(out / f"map-{index}.npy", value)
+    path = save_array(value, out, "map")
     if value.ndim == 3 and value.shape[0] > 1:
         picture = value.argmax(0).astype(np.uint8)
     else:
         plane = value.reshape(value.shape[-2:]).astype(np.float64)
         span = plane.max() - plane.min()
         picture = np.zeros(plane.shape, np.uint8) if span == 0 else ((plane - plane.min()) / span * 255).astype(np.uint8)
-    Image.fromarray(picture).save(out / f"map-{index}.png")
-    return f"map {list(value.shape)} saved to {out / f'map-{index}.npy'} and .png"
+    Image.fromarray(picture).save(path.with_suffix(".png"))
+    return f"map {list(value.shape)} saved to {path} and .png"
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ class Row:
     basis: str
     speedup: float | None
     role: str = ""  # primary | alternative | "" (not shipped)
+    cosine: float | None = None  # validate's mean output cosine: a non-classifier's figure instead of top-1
+    pixels: float | None = None  # validate's pixel agreement of a map
 
     @property
     def estimated(self) -> bool:
@@ -62,7 +64,8 @@ def _row(inputs: Inputs, bench_row: dict, plan: Plan) -> Row:
                bench_row["path"], bench_row["bytes"], metrics.get("top1"), metrics.get("top1_agreement"),
                metrics.get("top1_drop_pp"), entry.get("verdict", "not validated"), bench_row["latency_ms_p50"],
                bench_row["latency_ms_p90"], bench_row["obtained"], bench_row["basis"],
-               bench_row["speedup_vs_baseline"], roles.get(bench_row["path"], ""))
+               bench_row["speedup_vs_baseline"], roles.get(bench_row["path"], ""), metrics.get("mean_cosine"),
+               metrics.get("pixel_agreement"))
 
 
 def report_data(inputs: Inputs, plans: list[Plan]) -> ReportData:

@@ -12,8 +12,20 @@ from vitedge.report.data import Row, TargetSection
 COLORS = {"onnx": "#1f77b4", "openvino": "#9467bd", "tflite": "#2ca02c"}
 
 
-def accuracy_of(row: Row, use_top1: bool) -> float | None:
-    value = row.top1 if use_top1 else row.agreement
+Y_AXES = (("top1", "top-1 accuracy (%)"), ("agreement", "top-1 agreement with FP32 (%)"),
+          ("pixels", "pixels agreeing with FP32 (%)"), ("cosine", "output cosine with FP32 (x 100)"))
+
+
+def y_axis(rows: list[Row]) -> tuple[str, str]:
+    """The first figure every validated row has: top-1, else agreement (no labels), else a map's pixel agreement,
+    else the output cosine (an embedding)."""
+    validated = [r for r in rows if r.verdict != "not validated"]
+    return next(((attr, label) for attr, label in Y_AXES if all(getattr(r, attr) is not None for r in validated)),
+                Y_AXES[-1])
+
+
+def accuracy_of(row: Row, attr: str) -> float | None:
+    value = getattr(row, attr)
     return None if value is None else 100 * value
 
 
@@ -30,10 +42,10 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 LABEL_OFFSETS = ((6, 5), (6, -11), (6, 15), (6, -21))  # staggered so labels of close points stay readable
 
 
-def _scatter(ax, rows: list[Row], use_top1: bool) -> list[tuple[float, float]]:
+def _scatter(ax, rows: list[Row], y_attr: str) -> list[tuple[float, float]]:
     passing = []
     for i, row in enumerate(sorted(rows, key=lambda r: (r.p50 or 0))):
-        y = accuracy_of(row, use_top1)
+        y = accuracy_of(row, y_attr)
         if y is None or row.p50 is None:
             continue
         label = f"{row.format} {row.precision}" + (" (est.)" if row.estimated else "")
@@ -67,16 +79,17 @@ def pareto_png(section: TargetSection, baseline: dict) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    use_top1 = all(r.top1 is not None for r in section.rows if r.verdict != "not validated")
+    y_attr, y_label = y_axis(section.rows)
     fig = Figure(figsize=(9, 4.6), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    passing = _scatter(ax, section.rows, use_top1)
+    passing = _scatter(ax, section.rows, y_attr)
     front = pareto_front(passing)
     if len(front) > 1:
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.4", linewidth=1, zorder=2)
-    if section.shipped and section.shipped.p50 is not None:
-        y = accuracy_of(section.shipped, use_top1)
+    shipped_y = accuracy_of(section.shipped, y_attr) if section.shipped else None
+    if shipped_y is not None and section.shipped.p50 is not None:
+        y = shipped_y
         ax.scatter(section.shipped.p50, y, marker="*", s=260, color="#d62728", zorder=4)
         ax.annotate("shipped", (section.shipped.p50, y), xytext=(-12, -16), textcoords="offset points",
                     fontsize=8, color="#d62728", fontweight="bold")
@@ -90,7 +103,7 @@ def pareto_png(section: TargetSection, baseline: dict) -> bytes:
     ax.margins(y=0.15)
     ax.set_xlim(min(latencies) / 2, max(latencies) * 2)
     ax.set_xlabel("p50 latency, batch 1 (ms, log scale)")
-    ax.set_ylabel("top-1 accuracy (%)" if use_top1 else "top-1 agreement with FP32 (%)")
+    ax.set_ylabel(y_label)
     ax.set_title(f"{section.name}: accuracy vs latency", fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     _legend(ax)

@@ -9,6 +9,19 @@ from vitedge.report.data import ReportData, Row, TargetSection
 
 HEADERS = ["target", "format", "precision", "scheme", "size", "top-1", "drop pp", "gates", "p50 ms", "p90 ms",
            "how obtained", "x vs SAM3/T4", "bundle"]
+OUTPUT_HEADERS = [h.replace("top-1", "cosine").replace("drop pp", "pixels agree") for h in HEADERS]  # no top-1
+
+
+def headers(report: ReportData) -> list[str]:
+    task = report.model.get("io", {}).get("task", "image-classification")
+    return HEADERS if task == "image-classification" else OUTPUT_HEADERS
+
+
+def _quality(row: Row) -> list[str]:
+    """top-1 and its drop; for a non-classifier the output cosine and a map's pixel agreement."""
+    if row.top1 is None and row.cosine is not None:
+        return [f"{row.cosine:.5f}", "-" if row.pixels is None else f"{100 * row.pixels:.2f}%"]
+    return ["-" if row.top1 is None else f"{100 * row.top1:.2f}%", _num(row.drop_pp, "+.2f")]
 ESTIMATE_NOTE = ("~ marks an ESTIMATED latency: a roofline from the device's published peak compute and memory "
                  "bandwidth, scaled by this host's measured/estimated ratio; not a measurement (basis in bench.json).")
 
@@ -21,8 +34,8 @@ def cells(row: Row) -> list[str]:
     """Plain-text cells; an estimated latency is written `~0.062 (est.)`."""
     mark = (lambda v: f"~{v} (est.)") if row.estimated else (lambda v: v)
     p50, p90 = _num(row.p50, ".4g"), _num(row.p90, ".4g")
-    return [row.target, row.format, row.precision, row.scheme, human_bytes(row.bytes),
-            "-" if row.top1 is None else f"{100 * row.top1:.2f}%", _num(row.drop_pp, "+.2f"), row.verdict.upper(),
+    return [row.target, row.format, row.precision, row.scheme, human_bytes(row.bytes), *_quality(row),
+            row.verdict.upper(),
             mark(p50) if row.p50 is not None else "-", mark(p90) if row.p90 is not None else "-",
             row.obtained.upper() if row.estimated else row.obtained,
             "-" if row.speedup is None else mark(f"{row.speedup:g}x"), row.role or "-"]
@@ -46,7 +59,7 @@ def _shipped_line(section: TargetSection) -> str:
 
 def markdown(report: ReportData) -> str:
     lines = [f"# vitedge report: {report.model['name']}", ""] + [p + "\n" for p in _intro(report)]
-    lines += ["## Benchmark", "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["## Benchmark", "", "| " + " | ".join(headers(report)) + " |", "|" + "---|" * len(HEADERS)]
     for section in report.sections:
         lines += ["| " + " | ".join(_md_cells(r)) + " |" for r in section.rows]
     lines += ["", ESTIMATE_NOTE, ""]
@@ -90,7 +103,7 @@ def html_page(report: ReportData, images: dict[str, bytes]) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>vitedge report: {esc(report.model['name'])}"
              f"</title><style>{CSS}</style></head><body>", f"<h1>vitedge report: {esc(report.model['name'])}</h1>"]
     parts += [f"<p class='note'>{esc(p)}</p>" for p in _intro(report)]
-    parts += ["<h2>Benchmark</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in HEADERS) + "</tr>"]
+    parts += ["<h2>Benchmark</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers(report)) + "</tr>"]
     parts += [_html_row(r) for s in report.sections for r in s.rows]
     parts += [f"</table><p class='note'>{esc(ESTIMATE_NOTE)}</p>"]
     for section in report.sections:
