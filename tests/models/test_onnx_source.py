@@ -57,12 +57,18 @@ def test_export_keeps_onnx_converts_openvino_and_skips_tflite(handed_back, tmp_p
         export_model(model, ["tflite"], tmp_path / "only_tflite", data)
 
 
-def test_a_batch_fixed_at_one_runs_image_by_image(vit4mnist, tmp_path):
-    path = tmp_path / "fixed.onnx"
+def fixed_batch_onnx(model, folder):
+    """`model` exported with its batch fixed at 1 (as many ONNX files in the wild are), with a spec beside it."""
+    path = folder / "fixed.onnx"
     with torch.no_grad():
-        torch.onnx.export(vit4mnist.module, (torch.zeros(1, *vit4mnist.spec.input_size),), str(path), dynamo=False,
+        torch.onnx.export(model.module, (torch.zeros(1, *model.spec.input_size),), str(path), dynamo=False,
                           opset_version=17, input_names=["x"], output_names=["y"])
-    write_spec(tmp_path, path.name, vit4mnist.spec)
+    write_spec(folder, path.name, model.spec)
+    return path
+
+
+def test_a_batch_fixed_at_one_runs_image_by_image(vit4mnist, tmp_path):
+    path = fixed_batch_onnx(vit4mnist, tmp_path)
     model = load_model(path)
     x = torch.randn(3, *vit4mnist.spec.input_size)
     with torch.no_grad():

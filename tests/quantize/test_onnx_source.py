@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import CALIB_DATA
-from tests.models.test_onnx_source import write_spec
+from tests.models.test_onnx_source import fixed_batch_onnx, write_spec
 from vitedge.api import quantize
 from vitedge.cli import main
 from vitedge.export.onnx import OnnxExporter
@@ -46,13 +46,7 @@ def test_validate_uses_the_file_as_reference(quantized_from_onnx, tmp_path, caps
 
 
 def test_a_batch_fixed_at_one_calibrates_and_quantizes(vit4mnist, tmp_path):
-    import torch
-
-    path = tmp_path / "fixed.onnx"
-    with torch.no_grad():
-        torch.onnx.export(vit4mnist.module, (torch.zeros(1, *vit4mnist.spec.input_size),), str(path), dynamo=False,
-                          opset_version=17, input_names=["x"], output_names=["y"])
-    write_spec(tmp_path, path.name, vit4mnist.spec)
+    path = fixed_batch_onnx(vit4mnist, tmp_path)
     result = quantize(str(path), "onnx", "int8", calib=str(CALIB_DATA / "mnist_calib.npz"), calib_samples=64,
                       eval_data=str(CALIB_DATA / "mnist_eval.npz"), eval_samples=300, max_drop=0.5,
                       out=tmp_path / "q", threads=2)

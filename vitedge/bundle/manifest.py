@@ -11,7 +11,8 @@
       "primary": artifact id, "primary_reason": text,
       "artifacts": [{                                   # primary first, then alternatives
           "id", "role": "primary" | "alternative", "format", "precision", "scheme",
-          "path", "source_path" (as in artifacts.json), "sha256", "bytes", "files": [{path, sha256, bytes}],  # paths: bundle folder
+          "path", "source_path" (as in artifacts.json), "sha256", "bytes",
+          "files": [{path, sha256, bytes}],                             # paths: in the bundle folder
           "inputs", "outputs",                                         # as recorded in artifacts.json
           "runtime_options": {} | {"INFERENCE_PRECISION_HINT": "f32" | "bf16"},  # OpenVINO compile options
           "lineage": [{"stage": "source", ...}, {"stage": "export", ...}, {"stage": "quantize", ...}],

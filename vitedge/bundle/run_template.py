@@ -173,7 +173,8 @@ def save_map(value: np.ndarray, out: Path) -> str:
     else:
         plane = value.reshape(value.shape[-2:]).astype(np.float64)
         span = plane.max() - plane.min()
-        picture = np.zeros(plane.shape, np.uint8) if span == 0 else ((plane - plane.min()) / span * 255).astype(np.uint8)
+        scaled = np.zeros(plane.shape) if span == 0 else (plane - plane.min()) / span * 255
+        picture = scaled.astype(np.uint8)
     Image.fromarray(picture).save(path.with_suffix(".png"))
     return f"map {list(value.shape)} saved to {path} and .png"
 

@@ -148,8 +148,8 @@ def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, 
         elif ctx.gate.active and base.format in QDQ_FORMATS and _is_static_int8(scheme):
             outcome = qdq_fallback(base.format, inp, scheme, staging, ctx.evaluator, ctx.gate, ctx.threads)
         elif ctx.gate.active and scheme.precision == "int8":
-            outcome = accuracy_aware(attempt, lambda p: ctx.probe.error(base.format, p, scheme.precision), scheme, layers,
-                                     ctx.gate)
+            probe = lambda p: ctx.probe.error(base.format, p, scheme.precision)  # noqa: E731
+            outcome = accuracy_aware(attempt, probe, scheme, layers, ctx.gate)
         else:
             path, evaluation = attempt(scheme, True)
             outcome = FallbackResult(path, evaluation, scheme, True)
