@@ -201,3 +201,27 @@ def test_a_pipeline_on_an_onnx_source_refuses_what_it_cannot_make(handed_back, t
     with pytest.raises(ConfigError, match=mention.replace("[", r"\[").replace("]", r"\]")):
         plan_lines(load_config(config), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_nhwc_input_is_wrapped_to_take_nchw(tmp_path):
+    import onnxruntime as ort
+
+    path = tmp_path / "nhwc.onnx"
+    nodes = [helper.make_node("Transpose", ["img"], ["t"], perm=[0, 3, 1, 2]),
+             helper.make_node("Mul", ["t", "scale"], ["a"]), helper.make_node("GlobalAveragePool", ["a"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["y"])]
+    scale = numpy_helper.from_array(np.array([1.0, 2.0, 3.0], np.float32).reshape(1, 3, 1, 1), "scale")
+    graph = helper.make_graph(nodes, "nhwc", [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, 6, 5, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [scale])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    path.with_suffix(".toml").write_text('onnx = "nhwc.onnx"\n')
+    model = load_model(path)
+    assert model.spec.input_size == (3, 6, 5)  # channels first, as every vitedge model
+    x = np.random.default_rng(0).random((2, 3, 6, 5), dtype=np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = np.concatenate([session.run(None, {"img": image[None].transpose(0, 2, 3, 1)})[0] for image in x])
+    np.testing.assert_allclose(model.module(torch.from_numpy(x)).numpy(), expected, rtol=1e-6)
+    (tmp_path / "export").mkdir()
+    exported = OnnxExporter().export(model, tmp_path / "export")[0]  # the artifact takes NCHW too
+    dims = [d.dim_value for d in onnx.load(str(exported)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 6, 5]

@@ -21,7 +21,7 @@ class OnnxExporter:
         onnxslim = require("onnxslim", self.extra)
         path = folder / f"{model_stem(model)}.onnx"
         if model.onnx_path:  # an ONNX source is its own FP32 artifact (external data merged into one file)
-            onnx.save(onnx.load(model.onnx_path), str(path))
+            onnx.save(onnx.load(model.onnx_graph), str(path))
             return [path]
         spec = model.spec
         example = torch.zeros(2, *spec.input_size)

@@ -29,7 +29,7 @@ class OpenVinoExporter:
         spec = model.spec
         with quiet_converters(), torch.no_grad():
             if model.onnx_path:  # OpenVINO reads ONNX itself
-                converted = ov.convert_model(model.onnx_path)
+                converted = ov.convert_model(model.onnx_graph)
             else:
                 converted = ov.convert_model(model.module, example_input=torch.zeros(1, *spec.input_size))
         if not (model.onnx_path and converted.inputs[0].get_partial_shape()[0].is_static):  # a fixed batch stays

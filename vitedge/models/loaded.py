@@ -36,6 +36,11 @@ class LoadedModel:
         return counted if counted is not None else sum(p.numel() for p in self.module.parameters())
 
     @property
+    def onnx_graph(self) -> str | None:
+        """The ONNX file an ONNX source runs as: the user's file, or its NCHW copy when the file takes NHWC."""
+        return str(self.module.path) if self.onnx_path else None
+
+    @property
     def reference_runtime(self) -> str:
         """What computes the FP32 reference: PyTorch, or ONNX Runtime for an ONNX source."""
         return f"ONNX Runtime ({Path(self.onnx_path).name})" if self.onnx_path else "PyTorch"

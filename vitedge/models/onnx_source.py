@@ -118,8 +118,16 @@ def _external_files(model) -> set[str]:
     return names
 
 
-def image_input(model, path: Path, declared: list | None) -> tuple[str, tuple[int, int, int], bool]:
-    """(input name, (C, H, W), batch fixed at 1) of the one float image input; `declared` fills dynamic sizes."""
+CHANNELS = (1, 3, 4)  # grey, RGB, RGBA: how an NHWC input is told from an NCHW one
+
+
+def is_nhwc(dims: list) -> bool:
+    return dims[3] in CHANNELS and dims[1] not in CHANNELS
+
+
+def image_input(model, path: Path, declared: list | None) -> tuple[str, tuple[int, int, int], bool, bool]:
+    """(input name, (C, H, W), batch fixed at 1, NHWC) of the one float image input; `declared` ([C, H, W]) fills
+    dynamic sizes."""
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:
@@ -129,7 +137,8 @@ def image_input(model, path: Path, declared: list | None) -> tuple[str, tuple[in
     if len(dims) != 4:
         raise ModelSourceError(f"{path}: input {inputs[0].name!r} has rank {len(dims)}, not 4 (N, C, H, W)",
                                "vitedge takes one NCHW float image input")
-    chw = tuple(dims[1:])
+    nhwc = len(dims) == 4 and is_nhwc(dims)
+    chw = (dims[3], dims[1], dims[2]) if nhwc else tuple(dims[1:])
     if declared is not None:
         if len(declared) != 3 or any(d is not None and d != v for d, v in zip(chw, declared)):
             raise ModelSourceError(f"{path}: the spec's input_size {declared} does not fit the file's input "
@@ -139,7 +148,30 @@ def image_input(model, path: Path, declared: list | None) -> tuple[str, tuple[in
         raise ModelSourceError(f"{path}: input {inputs[0].name!r} has a dynamic size "
                                f"{['?' if d is None else d for d in dims]} and the spec gives none",
                                "add input_size = [channels, height, width] to the spec")
-    return inputs[0].name, tuple(int(v) for v in chw), dims[0] == 1
+    return inputs[0].name, tuple(int(v) for v in chw), dims[0] == 1, nhwc
+
+
+def nchw_wrapped(path: Path, input_name: str, folder: Path) -> Path:
+    """A copy of an NHWC model with a Transpose in front: it takes NCHW like every vitedge model, so calibration,
+    runtimes and bundles need no second layout. Written into `folder` (external data merged in)."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path))
+    graph, inner = model.graph, f"{input_name}__nhwc"
+    for node in graph.node:
+        node.input[:] = [inner if name == input_name else name for name in node.input]
+    old = next(i for i in graph.input if i.name == input_name)
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in old.type.tensor_type.shape.dim]
+    new = helper.make_tensor_value_info(input_name, old.type.tensor_type.elem_type,
+                                        [dims[0], dims[3], dims[1], dims[2]])
+    graph.input.remove(old)
+    graph.input.insert(0, new)
+    graph.node.insert(0, helper.make_node("Transpose", [input_name], [inner], perm=[0, 2, 3, 1],
+                                          name="vitedge/nchw_to_nhwc"))
+    wrapped = folder / f"{path.stem}.nchw.onnx"
+    onnx.save(model, str(wrapped))
+    return wrapped
 
 
 def spec_template(path: Path) -> str:
