@@ -77,12 +77,13 @@ def test_a_batch_fixed_at_one_runs_image_by_image(vit4mnist, tmp_path):
     assert run(x.numpy()).shape == (3, 10)
 
 
-def tiny_graph(path, opset: int = 17, shape=(1, 3, 8, 8), op: str = "Relu", domain: str = "", inputs: int = 1):
+def tiny_graph(path, opset: int = 17, shape=(1, 3, 8, 8), op: str = "Relu", domain: str = "", inputs: int = 1,
+               dtype=TensorProto.FLOAT):
     """x -> op -> global average pool -> flatten: a 3-output "classifier"."""
     names = [f"x{i}" for i in range(inputs)]
     nodes = [helper.make_node(op, names[:1], ["a"], domain=domain),
              helper.make_node("GlobalAveragePool", ["a"], ["p"]), helper.make_node("Flatten", ["p"], ["y"])]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(shape))
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info(n, dtype, list(shape))
                                               for n in names],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     imports = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(domain, 1)] if domain else [])
@@ -132,6 +133,10 @@ def test_dynamic_size_needs_input_size(tmp_path):
     refused(path, "dynamic size", "input_size")
     path.with_suffix(".toml").write_text('onnx = "m.onnx"\ninput_size = [3, 16, 12]\n')
     assert load_model(path).spec.input_size == (3, 16, 12)
+
+
+def test_an_integer_input(tmp_path):
+    refused(tiny_graph(tmp_path / "m.onnx", dtype=TensorProto.UINT8), "input 'x0' is uint8", "float32")
 
 
 def test_two_inputs(tmp_path):

@@ -133,6 +133,12 @@ def image_input(model, path: Path, declared: list | None) -> tuple[str, tuple[in
     if len(inputs) != 1:
         raise ModelSourceError(f"{path} has {len(inputs)} inputs ({[i.name for i in inputs]}); vitedge takes models "
                                "with one image input", "export the model with a single NCHW image input")
+    if inputs[0].type.tensor_type.elem_type != 1:  # TensorProto.FLOAT
+        import onnx
+
+        kind = onnx.TensorProto.DataType.Name(inputs[0].type.tensor_type.elem_type).lower()
+        raise ModelSourceError(f"{path}: input {inputs[0].name!r} is {kind}; vitedge feeds normalized float32 images",
+                               "export the model with a float32 input (normalization inside or in the spec)")
     dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
     if len(dims) != 4:
         raise ModelSourceError(f"{path}: input {inputs[0].name!r} has rank {len(dims)}, not 4 (N, C, H, W)",
