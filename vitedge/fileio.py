@@ -1,7 +1,9 @@
 """Atomic writes and content hashes: nothing half-written is ever left under a final name."""
 from __future__ import annotations
 
+import atexit
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -119,3 +121,12 @@ def raise_if_storage(exc: BaseException, where: str | Path) -> None:
     storage = storage_error(exc, where)
     if storage is not None:
         raise storage from exc
+
+
+@functools.cache
+def process_scratch(purpose: str) -> Path:
+    """One temporary folder per `purpose` for this process (calibration ranges, FP32 ONNX copies, ...), removed at
+    exit: nothing of it lands in an output folder."""
+    folder = Path(tempfile.mkdtemp(prefix=f"vitedge-{purpose}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder

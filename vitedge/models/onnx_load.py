@@ -1,26 +1,17 @@
 """Load an ONNX source: its spec (beside the file, or naming it), checks, and a LoadedModel whose module runs it."""
 from __future__ import annotations
 
-import atexit
-import functools
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from vitedge.errors import ModelSourceError
+from vitedge.fileio import process_scratch
 from vitedge.models.loaded import LoadedModel
 from vitedge.models.onnx_source import (SPEC_KEYS_HINT, OnnxModule, check_onnx_file, image_input, nchw_wrapped,
                                         onnx_sha256, parameter_count, spec_template)
 from vitedge.models.spec import IOSpec
 
-@functools.cache
-def _scratch() -> Path:
-    """Per-process folder for NCHW copies of NHWC sources, removed at exit."""
-    folder = Path(tempfile.mkdtemp(prefix="vitedge-onnx-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
 
 
 NOT_FOR_ONNX = ("base", "weights", "weights_sha256", "architecture", "head", "derived_from")
@@ -46,7 +37,7 @@ def load_onnx(raw: dict, source: str) -> LoadedModel:
                                "weights are in the file)", f"remove them; {SPEC_KEYS_HINT}")
     proto = check_onnx_file(path)
     input_name, chw, fixed_batch, nhwc = image_input(proto, path, raw.get("input_size"))
-    runs = nchw_wrapped(path, input_name, _scratch()) if nhwc else path
+    runs = nchw_wrapped(path, input_name, process_scratch("onnx-nchw")) if nhwc else path
     module = OnnxModule(runs, input_name, fixed_batch, parameter_count(proto))
     output = _probe(module, chw, path)
     labels = raw.get("labels")

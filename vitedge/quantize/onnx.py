@@ -9,18 +9,15 @@ MatMulIntegerToFloat, as fast), +0.4 pp and 96.8% agreement.
 """
 from __future__ import annotations
 
-import atexit
-import functools
 import hashlib
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from vitedge.errors import ExportError, VitedgeError
 from vitedge.export.base import quiet_converters, require
-from vitedge.fileio import raise_if_storage
+from vitedge.fileio import process_scratch, raise_if_storage
 from vitedge.paths import model_stem
 from vitedge.quantize.base import QUANTIZERS, QuantInput, unavailable_here
 from vitedge.quantize.scheme import Scheme
@@ -133,13 +130,14 @@ class OnnxQuantizer:
         128 bins for 128 quantized bins, a single candidate threshold, i.e. MinMax's ranges."""
         key = hashlib.sha256(f"{inp.fp32_path.resolve()}|{inp.fp32_path.stat().st_mtime_ns}|{method.name}|{op_types}"
                              .encode() + inp.calibration.tobytes()).hexdigest()[:16]
-        cache = _cache_dir() / f"{key}.json"
+        cache = process_scratch("ort-ranges") / f"{key}.json"
         if cache.is_file():
             return cache
         quantization = require("onnxruntime.quantization", "onnx")
         calibrate = require("onnxruntime.quantization.calibrate", "onnx")
         options = {"num_bins": 2048, "num_quantized_bins": 128} if method.name == "Entropy" else {}
-        scratch = _cache_dir() / key  # ORT writes `<model>-inferred.onnx` beside the model it is given: a copy here
+        # ORT writes `<model>-inferred.onnx` beside the model it is given: a copy here
+        scratch = process_scratch("ort-ranges") / key
         scratch.mkdir(exist_ok=True)
         try:
             model = Path(shutil.copyfile(inp.fp32_path, scratch / "model.onnx"))
@@ -155,12 +153,6 @@ class OnnxQuantizer:
         return cache
 
 
-@functools.cache
-def _cache_dir() -> Path:
-    """Per-process scratch folder for calibration ranges, removed at exit."""
-    folder = Path(tempfile.mkdtemp(prefix="vitedge-ort-ranges-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
 
 
 QUANTIZERS.register("onnx")(OnnxQuantizer())

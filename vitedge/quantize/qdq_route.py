@@ -8,14 +8,11 @@ One model also means one fine-grained fallback (finegrained.py) serves both runt
 """
 from __future__ import annotations
 
-import atexit
-import functools
-import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from vitedge.export.base import require
+from vitedge.fileio import process_scratch
 from vitedge.paths import model_stem
 from vitedge.quantize.base import QuantInput
 from vitedge.quantize.finegrained import KLObjective, fine_grained, run_onnx, split_calibration
@@ -32,7 +29,7 @@ def fp32_onnx(inp: QuantInput) -> Path:
     if kept is None or kept[0] is not inp.model:
         from vitedge.export.onnx import OnnxExporter
 
-        folder = _scratch() / str(len(_EXPORTED))  # one folder per model: two models may share a name
+        folder = process_scratch("qdq") / str(len(_EXPORTED))  # one folder per model: two models may share a name
         folder.mkdir()
         kept = _EXPORTED[id(inp.model)] = (inp.model, OnnxExporter().export(inp.model, folder)[0])
     return kept[1]
@@ -41,11 +38,6 @@ def fp32_onnx(inp: QuantInput) -> Path:
 _EXPORTED: dict[int, tuple[object, Path]] = {}  # id(model) -> (model, its FP32 ONNX file), for this process
 
 
-@functools.cache
-def _scratch() -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="vitedge-qdq-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
 
 
 def qdq_model(inp: QuantInput, scheme: Scheme, folder: Path) -> Path:
