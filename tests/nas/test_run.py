@@ -49,6 +49,9 @@ def test_nas_json_records_the_search(searched):
     assert doc["schema"] == "vitedge.nas" and doc["version"] == 2
     assert doc["training"]["steps"] > 0 and doc["training"]["history"]
     assert len(doc["configurations"]) >= 12 and set(doc["targets"]) == {"x86-cpu", "android-arm64"}
+    phases = doc["phase_seconds"]
+    assert set(phases) == {"importance", "knobs", "training", "search", "outputs"}
+    assert all(s >= 0 for s in phases.values()) and sum(phases.values()) <= doc["seconds"] + 1
     x86 = doc["targets"]["x86-cpu"]
     assert x86["obtained"] == "measured here" and x86["parent_latency_ms"] > 0
     assert doc["targets"]["android-arm64"]["obtained"] == "estimated"

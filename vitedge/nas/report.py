@@ -47,6 +47,7 @@ def nas_document(result: NASResult, config: NASConfig) -> dict:
     parent_entry = result.picks[0].parent if result.picks else None
     return {
         "schema": SCHEMA, "version": VERSION, "seconds": round(result.seconds, 1),
+        "phase_seconds": result.phase_seconds,
         "parent": {**result.parent.describe(), "search": None if parent_entry is None else parent_entry.full,
                    "latency": {} if parent_entry is None else {t: v.to_dict()
                                                                for t, v in parent_entry.timings.items()}},

@@ -116,6 +116,7 @@ class NASResult:
     variants: dict[str, str]  # target -> spec path relative to OUT
     data: dict
     seconds: float
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # importance, knobs, training, search, outputs
 
 
 def prepare_out(out: Path, force: bool) -> None:
@@ -143,31 +144,48 @@ def run_nas(parent: LoadedModel, train: Dataset, search: Dataset, out: Path, con
     out = Path(out)
     config.check_parent(parent)
     par = parallel.start()
-    lab = None
+    lab, clock = None, PhaseClock()
     try:
         if par.main:
             prepare_out(out, force)
-        importance, vit, space = _prepare(parent, train, config)
+        importance, vit, space = clock.time("importance", _prepare, parent, train, config)
         if par.main:
             lab = LatencyLab(vit, parent.spec, list(config.targets), space.largest(), config.threads, config.rounds)
         evaluator = Evaluator(vit, parent.module, SearchImages(search, parent.spec, search_indices),
                               bf16=bf16_available(torch.device("cpu"))) if par.main else None
-        spaces, effects, models = par.share(_per_target(space, lab, evaluator, config) if par.main else None)
+        spaces, effects, models = par.share(clock.time("knobs", _per_target, space, lab, evaluator, config)
+                                            if par.main else None)
         union = _union(spaces)
-        training = train_supernet(parent.module, vit, union, train, parent.spec, config.supernet, out, resume=True)
+        training = clock.time("training", train_supernet, parent.module, vit, union, train, parent.spec,
+                              config.supernet, out, resume=True)
         if not par.main:
             return None
-        entries, picks = _search(evaluator, union, spaces, models, lab, config)
+        entries, picks = clock.time("search", _search, evaluator, union, spaces, models, lab, config)
+        log(f"nas: search {clock.seconds['search']:.0f} s for {len(entries)} configurations (no training)")
     finally:
         if lab is not None:
             lab.close()
         par.close()
     from vitedge.nas.output import write_outputs
 
-    variants = write_outputs(out, parent, vit, picks, entries, training)
+    variants = clock.time("outputs", write_outputs, out, parent, vit, picks, entries, training)
     return NASResult(out, parent, space, spaces, effects, {t: m.to_dict() for t, m in models.items()}, importance,
                      training, entries, picks, variants, {"train": train.describe(), "search": search.describe()},
-                     time.perf_counter() - started)
+                     time.perf_counter() - started, clock.seconds)
+
+
+class PhaseClock:
+    """Seconds spent in each named phase of a run (what nas.json's `phase_seconds` reports)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def time(self, phase: str, work, *args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return work(*args, **kwargs)
+        finally:
+            self.seconds[phase] = round(self.seconds.get(phase, 0.0) + time.perf_counter() - began, 1)
 
 
 def _prepare(parent: LoadedModel, train: Dataset, config: NASConfig):
