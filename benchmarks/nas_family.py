@@ -105,6 +105,7 @@ def main() -> None:
                 record["x86_fresh_process"] = fresh_speedup(parent["onnx"], record.pop("onnx"))
     doc = nas_document(result, config)
     record = {"host": cpu_info(), "versions": tool_versions(), "model": args.model, "seconds": round(result.seconds),
+              "phase_seconds": result.phase_seconds,
               "summary": {t: v["summary"] for t, v in doc["targets"].items()},
               "best_at": {t: v["best_at"] for t, v in doc["targets"].items()},
               "picks": {t: v["pick"] for t, v in doc["targets"].items()}, "training": doc["training"],
@@ -114,7 +115,9 @@ def main() -> None:
     (RESULTS / f"nas_{args.model}.json").write_text(json.dumps(record, indent=1) + "\n")
     md = [f"# NAS family: {m['source']}", "", f"Host: {record['host']['model']}, {record['host']['logical_cores']} "
           f"logical cores; {args.epochs} supernet epochs; {record['configurations']} configurations evaluated; "
-          f"{record['seconds']} s in all.", "", "```", nas_table(result), "```", "",
+          f"{record['seconds']} s in all; the search after training (screening, full evaluation, timing; no "
+          f"training) {result.phase_seconds.get('search', 0):.0f} s, training {result.phase_seconds.get('training', 0):.0f} s.",
+          "", "```", nas_table(result), "```", "",
           "Fresh-process exports of each variant (parity in each runtime): see nas_" + args.model + ".json.", "",
           *fresh_lines(exports)]
     (RESULTS / f"nas_{args.model}.md").write_text("\n".join(md) + "\n")

@@ -91,3 +91,18 @@ def test_existing_bench_refused_without_force(bench_dir, capsys):
 def test_precision_label_says_what_the_runtime_computed_in(precision, computed, label):
     details = {"host": {"executed_precision": computed}} if computed else {}
     assert precision_label(precision, computes_in(details)) == label
+
+
+def _row(top1):
+    from vitedge.targets.bench import BenchRow
+
+    return BenchRow("x86-cpu", "onnx", "fp32", "fp32", "m.onnx", 1024, top1, None, 1.0, 1.2, 1000.0,
+                    "measured here", "onnxruntime")
+
+
+def test_the_table_has_a_top1_column_only_when_some_artifact_has_a_top1():
+    from vitedge.targets.table import bench_table
+
+    assert "top-1" in bench_table([_row(0.78), _row(None)]) and "78.00%" in bench_table([_row(0.78)])
+    embeddings = bench_table([_row(None), _row(None)])
+    assert "top-1" not in embeddings and "p50 ms" in embeddings and "1.000" in embeddings

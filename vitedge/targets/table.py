@@ -9,6 +9,7 @@ HEADERS = ["target", "format", "precision", "scheme", "size", "top-1", "p50 ms",
 
 
 def bench_table(rows: list[BenchRow]) -> str:
+    """The rows as a table; without the top-1 column when no artifact has one (embeddings, dense maps)."""
     cells = []
     for r in rows:
         noisy = " NOISY" if "NOISY" in r.basis else ""
@@ -20,6 +21,10 @@ def bench_table(rows: list[BenchRow]) -> str:
                       "-" if r.throughput_per_s is None else f"{r.throughput_per_s:.0f}",
                       r.obtained.upper() if r.obtained == "estimated" else r.obtained + noisy,
                       "-" if r.speedup_vs_baseline is None else f"{r.speedup_vs_baseline:g}x"])
+    if all(r.top1 is None for r in rows):
+        column = HEADERS.index("top-1")
+        return table([h for i, h in enumerate(HEADERS) if i != column],
+                     [[c for i, c in enumerate(row) if i != column] for row in cells])
     return table(HEADERS, cells)
 
 
