@@ -49,6 +49,11 @@ def test_nas_json_records_the_search(searched):
     assert doc["schema"] == "vitedge.nas" and doc["version"] == 2
     assert doc["training"]["steps"] > 0 and doc["training"]["history"]
     assert len(doc["configurations"]) >= 12 and set(doc["targets"]) == {"x86-cpu", "android-arm64"}
+    parent = doc["configurations"][0]  # screening starts with the largest configuration: the parent itself
+    assert parent["config"]["resolution"] == 28 and len(parent["config"]["blocks"]) == 4
+    assert {c["weights"] for c in doc["configurations"]} <= {"supernet", "pretrained"}
+    assert parent["weights"] == "pretrained" and parent["full"]["agreement"] == 100.0  # the parent is itself (FP32)
+    assert parent["screen"]["agreement"] >= 95.0  # screening runs bf16 where the CPU computes it natively
     phases = doc["phase_seconds"]
     assert set(phases) == {"importance", "knobs", "training", "search", "outputs"}
     assert all(s >= 0 for s in phases.values()) and sum(phases.values()) <= doc["seconds"] + 1
@@ -78,6 +83,9 @@ def test_variants_load_and_equal_the_supernet_subnetwork(searched):
         sub = SubnetConfig.from_dict(target["pick"]["config"])
         assert variant.derived_from["configuration"] == sub.key and variant.derived_from["parent"] == "tiny"
         assert variant.spec.input_size[-1] == sub.resolution
+        assert variant.derived_from["weights"] == target["pick"]["weights"]
+        if target["pick"]["weights"] == "pretrained":  # the zero-shot weights: test_output.py checks those
+            continue
         x = torch.from_numpy(next(load_dataset(f"{EVAL}[0:16]", variant.spec).batches(variant.spec, 16))[0])
         with torch.no_grad():
             assert torch.allclose(variant.module(x), elastic_forward(supernet.module, x, sub), atol=1e-4)

@@ -135,3 +135,32 @@ def test_entries_timed_in_different_sessions_are_ranked_by_their_speedup(space):
     pick = choose("x86-cpu", [parent, busy, calm], parent, Limits(1.0, 90.0))
     assert pick.pick is busy and busy.timings["x86-cpu"].ms == 5.0
     assert busy.timings["x86-cpu"].details["session_ms"] == 12.0
+
+
+def screened(sub, agreement: float, kl: float, weights: str) -> Entry:
+    return Entry(sub, {"agreement": agreement, "kl": kl, "images": 64}, weights=weights)
+
+
+def test_better_of_keeps_per_configuration_the_weights_closer_to_the_parent(space):
+    from vitedge.nas.search import better_of
+
+    a, b, c = space.all()[:3]
+    trained = [screened(a, 90.0, 0.2, "supernet"), screened(b, 80.0, 0.5, "supernet"), screened(c, 70.0, 0.9, "supernet")]
+    pretrained = [screened(a, 95.0, 0.1, "pretrained"), screened(b, 75.0, 0.4, "pretrained")]
+    kept = better_of(trained, pretrained)
+    assert [e.sub for e in kept] == [a, b, c]  # one entry per configuration, in screening order
+    assert [e.weights for e in kept] == ["pretrained", "supernet", "supernet"]
+    tie = better_of([screened(a, 90.0, 0.3, "supernet")], [screened(a, 90.0, 0.2, "pretrained")])
+    assert tie[0].weights == "pretrained"  # same agreement: the lower KL
+
+
+def test_zero_shot_plausible_needs_every_changed_knob_value_above_the_floor(space):
+    from vitedge.nas.search import zero_shot_plausible
+
+    full = space.largest()
+    lower = space.config(space.resolution[-1], full.depth, full.heads, full.mlp, full.embed)
+    both = space.config(space.resolution[-1], space.depth[-1], full.heads, full.mlp, full.embed)
+    figures = {f"resolution={space.resolution[-1]}": 92.0, f"depth={space.depth[-1]}": 40.0}
+    assert zero_shot_plausible(space, full, figures, 84.0)  # nothing changed
+    assert zero_shot_plausible(space, lower, figures, 84.0) and not zero_shot_plausible(space, lower, figures, 95.0)
+    assert not zero_shot_plausible(space, both, figures, 84.0)

@@ -50,10 +50,12 @@ class SearchImages:
 
 
 class Evaluator:
-    """`evaluate(sub, count)`: the figures of `sub` on the first `count` search images (all when None)."""
+    """`evaluate(sub, count, weights)`: the figures of `sub` on the first `count` search images (all when None),
+    run with one of its weight sets: "supernet" (the ViT being trained) or others added with `add_weights`."""
 
     def __init__(self, vit: torch.nn.Module, parent: torch.nn.Module, images: SearchImages, bf16: bool = False):
         self.vit, self.images, self.bf16 = vit.eval(), images, False
+        self.weights = {"supernet": vit}
         self.reference = self._logits(lambda x: parent(x), images.spec.height, None)  # always FP32
         self.bf16 = bf16
         labels = images.labels
@@ -74,8 +76,12 @@ class Evaluator:
                 seen += len(x)
         return np.concatenate(out)
 
-    def evaluate(self, sub: SubnetConfig, count: int | None = None) -> dict:
-        logits = self._logits(lambda x: elastic_forward(self.vit, x, sub), sub.resolution, count)
+    def add_weights(self, name: str, vit: torch.nn.Module) -> None:
+        self.weights[name] = vit.eval()
+
+    def evaluate(self, sub: SubnetConfig, count: int | None = None, weights: str = "supernet") -> dict:
+        vit = self.weights[weights].eval()
+        logits = self._logits(lambda x: elastic_forward(vit, x, sub), sub.resolution, count)
         reference = self.reference[:len(logits)]
         figures = {"images": len(logits),
                    "agreement": round(100.0 * float((logits.argmax(-1) == reference.argmax(-1)).mean()), 3),

@@ -17,6 +17,7 @@ from vitedge.nas.search import Entry, TargetPick
 from vitedge.paths import model_stem, safe_name
 
 SUPERNET = "supernet.safetensors"
+WEIGHTS_MEANING = {"supernet": "the trained supernet's", "pretrained": "the parent's pretrained (zero-shot)"}
 
 
 def spec_text(model: LoadedModel, weights_name: str, weights_sha256: str, description: str,
@@ -33,6 +34,7 @@ def lineage(parent: LoadedModel, p: TargetPick, training) -> dict:
     out = {"by": "vitedge nas", "parent": parent.name, "parent_source": parent.source,
            "parent_weights_sha256": parent.weights_sha256 or "", "summary": describe(parent, p),
            "configuration": p.pick.sub.key, "knobs": p.pick.sub.label(), "blocks_kept": list(p.pick.sub.blocks),
+           "weights": p.pick.weights,  # supernet | pretrained (zero-shot)
            "picked_for": p.target, "speedup": round(timing.speedup, 3), "latency_obtained": timing.obtained,
            "agreement_pct": round(f["agreement"], 2), "search_images": f["images"],
            "supernet_epochs": training.settings.get("epochs", 0), "supernet_steps": training.steps,
@@ -67,7 +69,7 @@ def save_weights_atomic(model: LoadedModel, path: Path) -> None:
 def variant_model(parent: LoadedModel, vit, pick: Entry) -> LoadedModel:
     """The pick as a standalone model: weights extracted from the supernet, input size and name its own."""
     module = extract(vit, pick.sub)
-    name = f"{model_stem(parent)}-nas-{pick.sub.key}"
+    name = f"{model_stem(parent)}-nas-{pick.sub.key}" + ("-zs" if pick.weights == "pretrained" else "")
     return LoadedModel(module, spec_at(parent.spec, pick.sub.resolution), name, f"nas:{parent.source}",
                        module.cfg, notes=[f"NAS variant of {parent.name}: {pick.sub.label()}"])
 
@@ -77,20 +79,22 @@ def describe(parent: LoadedModel, p: TargetPick) -> str:
     drop = f" at {f['drop_pp']:+.2f} pp top-1" if f.get("drop_pp") is not None else ""
     return (f"NAS variant of {parent.name} for {p.target}: {p.pick.sub.label()}; {timing.speedup:.2f}x faster than "
             f"the parent ({timing.ms:.4g} ms, {timing.obtained}){drop}, {f['agreement']:.1f}% agreement; "
-            f"configuration {p.pick.sub.key}")
+            f"configuration {p.pick.sub.key}, {WEIGHTS_MEANING[p.pick.weights]} weights")
 
 
-def write_variants(out: Path, parent: LoadedModel, vit, picks: list[TargetPick], training) -> dict[str, str]:
-    """variants/<id>.safetensors per distinct pick, variants/<target>.toml per target; target -> spec (rel. OUT)."""
+def write_variants(out: Path, parent: LoadedModel, weight_sets: dict, picks: list[TargetPick], training
+                   ) -> dict[str, str]:
+    """variants/<id>.safetensors per distinct pick, variants/<target>.toml per target; target -> spec (rel. OUT).
+    `weight_sets`: "supernet" / "pretrained" -> the ViT whose sub-network a pick is."""
     folder = out / "variants"
     written: dict[str, tuple[LoadedModel, Path]] = {}
     specs = {}
     for p in picks:
         if p.pick is None:
             continue
-        key = p.pick.sub.key
+        key = p.pick.sub.key + ("-zs" if p.pick.weights == "pretrained" else "")
         if key not in written:
-            model = variant_model(parent, vit, p.pick)
+            model = variant_model(parent, weight_sets[p.pick.weights], p.pick)
             weights = folder / f"{key}.safetensors"
             save_weights_atomic(model, weights)
             written[key] = (model, weights)
@@ -122,11 +126,13 @@ def write_plots(out: Path, parent: LoadedModel, picks: list[TargetPick], entries
     return plots
 
 
-def write_outputs(out: Path, parent: LoadedModel, vit, picks: list[TargetPick], entries: list[Entry], training
-                  ) -> dict[str, str]:
-    """The trained supernet, the variants and the plots; returns target -> variant spec (relative to OUT)."""
+def write_outputs(out: Path, parent: LoadedModel, weight_sets: dict, picks: list[TargetPick], entries: list[Entry],
+                  training) -> dict[str, str]:
+    """The trained supernet, the variants and the plots; returns target -> variant spec (relative to OUT).
+    `weight_sets`: "supernet" (the trained ViT) and, when searched, "pretrained"."""
+    vit = weight_sets["supernet"]
     supernet = LoadedModel(vit, parent.spec, f"{model_stem(parent)}-supernet", f"nas:{parent.source}", vit.cfg)
     save_weights_atomic(supernet, out / SUPERNET)
-    variants = write_variants(out, parent, vit, picks, training)
+    variants = write_variants(out, parent, weight_sets, picks, training)
     write_plots(out, parent, picks, entries)
     return variants

@@ -39,8 +39,9 @@ def summary_line(pick: TargetPick) -> str:
         return f"{pick.target}: the parent stays ({pick.reason})"
     timing, f = pick.pick.timings[pick.target], pick.pick.full
     drop = f" at {-f['drop_pp']:+.2f} pp top-1" if f.get("drop_pp") is not None else ""
+    weights = " (the parent's own weights, zero-shot)" if pick.pick.weights == "pretrained" else ""
     return (f"{pick.target}: {timing.speedup:.2f}x faster than the parent ({timing.obtained}){drop}, "
-            f"{f['agreement']:.1f}% agreement: {pick.pick.sub.label()}")
+            f"{f['agreement']:.1f}% agreement: {pick.pick.sub.label()}{weights}")
 
 
 def nas_document(result: NASResult, config: NASConfig) -> dict:

@@ -10,6 +10,7 @@ OUT/
 """
 from __future__ import annotations
 
+import copy
 import random
 import shutil
 import time
@@ -26,8 +27,8 @@ from vitedge.nas.importance import Importance, measure_importance
 from vitedge.nas.knobs import calibration_configs, fit_models, prune, recoverable
 from vitedge.nas.latency import LatencyLab
 from vitedge.nas.reorder import reorder_by_importance
-from vitedge.nas.search import (Entry, Limits, TargetPick, choose, finalists, predictions, screen, screen_set,
-                                to_time)
+from vitedge.nas.search import (Entry, Limits, TargetPick, better_of, choose, finalists, predictions, screen,
+                                SLACK_PP, screen_set, to_time, zero_shot_plausible)
 from vitedge.nas.space import SearchSpace, default_space, lowest_depth
 from vitedge.nas.subnet import check_uniform, unsupported_tokens
 from vitedge.nas.supernet import SupernetSettings, TrainingRecord, bf16_available, train_supernet
@@ -153,14 +154,16 @@ def run_nas(parent: LoadedModel, train: Dataset, search: Dataset, out: Path, con
             lab = LatencyLab(vit, parent.spec, list(config.targets), space.largest(), config.threads, config.rounds)
         evaluator = Evaluator(vit, parent.module, SearchImages(search, parent.spec, search_indices),
                               bf16=bf16_available(torch.device("cpu"))) if par.main else None
-        spaces, effects, models = par.share(clock.time("knobs", _per_target, space, lab, evaluator, config)
-                                            if par.main else None)
+        spaces, effects, models, zero_shot = par.share(clock.time("knobs", _per_target, space, lab, evaluator, config)
+                                                       if par.main else None)
         union = _union(spaces)
+        if par.main:
+            evaluator.add_weights("pretrained", copy.deepcopy(vit))
         training = clock.time("training", train_supernet, parent.module, vit, union, train, parent.spec,
                               config.supernet, out, resume=True)
         if not par.main:
             return None
-        entries, picks = clock.time("search", _search, evaluator, union, spaces, models, lab, config)
+        entries, picks = clock.time("search", _search, evaluator, union, spaces, models, lab, config, zero_shot)
         log(f"nas: search {clock.seconds['search']:.0f} s for {len(entries)} configurations (no training)")
     finally:
         if lab is not None:
@@ -168,7 +171,7 @@ def run_nas(parent: LoadedModel, train: Dataset, search: Dataset, out: Path, con
         par.close()
     from vitedge.nas.output import write_outputs
 
-    variants = clock.time("outputs", write_outputs, out, parent, vit, picks, entries, training)
+    variants = clock.time("outputs", write_outputs, out, parent, evaluator.weights, picks, entries, training)
     return NASResult(out, parent, space, spaces, effects, {t: m.to_dict() for t, m in models.items()}, importance,
                      training, entries, picks, variants, {"train": train.describe(), "search": search.describe()},
                      time.perf_counter() - started, clock.seconds)
@@ -217,7 +220,7 @@ def _per_target(space: SearchSpace, lab: LatencyLab, evaluator: Evaluator, confi
         for key, agreement in zero_shot.items():
             effects[target][key]["zero_shot_agreement"] = agreement
     log("nas: spaces per target: " + "; ".join(f"{t} {s.size} configurations" for t, s in spaces.items()))
-    return spaces, effects, fit_models(space, timings, list(config.targets))
+    return spaces, effects, fit_models(space, timings, list(config.targets)), zero_shot
 
 
 def _union(spaces: dict[str, SearchSpace]) -> SearchSpace:
@@ -227,13 +230,23 @@ def _union(spaces: dict[str, SearchSpace]) -> SearchSpace:
     return union
 
 
+def _screen_both(evaluator: Evaluator, union: SearchSpace, configs, images: int, config: NASConfig,
+                 zero_shot: dict[str, float]) -> list[Entry]:
+    """Every configuration with the supernet's weights; those whose knob values kept the pretrained function
+    (zero-shot agreement near the floor) also with the pretrained weights; the better of the two per configuration."""
+    log(f"nas: screening {len(configs)} configurations of {union.size} on {images} search images (no retraining)")
+    trained = screen(evaluator, configs, images)
+    floor = config.min_agreement - 3 * SLACK_PP
+    plausible = [c for c in configs if zero_shot_plausible(union, c, zero_shot, floor)]
+    return better_of(trained, screen(evaluator, plausible, images, "pretrained") if plausible else [])
+
+
 def _search(evaluator: Evaluator, union: SearchSpace, spaces: dict[str, SearchSpace], models, lab: LatencyLab,
-            config: NASConfig) -> tuple[list[Entry], list[TargetPick]]:
+            config: NASConfig, zero_shot: dict[str, float]) -> tuple[list[Entry], list[TargetPick]]:
     search = evaluator.images.data
     configs = screen_set(union, config.screen, config.seed)
     images = min(config.screen_images, len(search))
-    log(f"nas: screening {len(configs)} configurations of {union.size} on {images} search images (no retraining)")
-    entries = screen(evaluator, configs, images)
+    entries = _screen_both(evaluator, union, configs, images, config, zero_shot)
     predictions(entries, spaces, models)
     parent_entry = next(e for e in entries if e.sub == union.largest())
     candidates = {t: finalists(entries, t, config.limits(t), CANDIDATES * config.finalists) for t in config.targets}
@@ -241,7 +254,7 @@ def _search(evaluator: Evaluator, union: SearchSpace, spaces: dict[str, SearchSp
     log(f"nas: {len(evaluated)} candidates on all {len(search)} search images (FP32)")
     evaluator.bf16 = False
     for entry in evaluated.values():
-        entry.full = evaluator.evaluate(entry.sub)
+        entry.full = evaluator.evaluate(entry.sub, weights=entry.weights)
     chosen = {e.sub: e for t in config.targets for e in to_time(
         [c for c in candidates[t] if c.sub != parent_entry.sub], t, config.limits(t), config.finalists)}
     chosen[parent_entry.sub] = parent_entry

@@ -54,6 +54,7 @@ class Entry:
     full: dict | None = None
     predicted: dict[str, float] = field(default_factory=dict)
     timings: dict[str, Timing] = field(default_factory=dict)
+    weights: str = "supernet"  # or "pretrained": the parent's own weights, no supernet training (zero-shot)
 
     @property
     def figures(self) -> dict:
@@ -64,7 +65,8 @@ class Entry:
         return self.figures.get("top1", self.figures["agreement"])
 
     def to_dict(self) -> dict:
-        return {"id": self.sub.key, "label": self.sub.label(), "config": self.sub.to_dict(), "screen": self.screen,
+        return {"id": self.sub.key, "label": self.sub.label(), "config": self.sub.to_dict(), "weights": self.weights,
+                "screen": self.screen,
                 "full": self.full, "predicted_ms": {t: round(v, 5) for t, v in self.predicted.items()},
                 "latency": {t: v.to_dict() for t, v in self.timings.items()}}
 
@@ -82,13 +84,34 @@ def screen_set(union: SearchSpace, count: int, seed: int) -> list[SubnetConfig]:
     return list(dict.fromkeys(picks + rest))[:max(count, len(picks))]
 
 
-def screen(evaluator: Evaluator, configs: list[SubnetConfig], images: int) -> list[Entry]:
+def screen(evaluator: Evaluator, configs: list[SubnetConfig], images: int, weights: str = "supernet") -> list[Entry]:
     entries = []
     for index, sub in enumerate(configs, 1):
-        entries.append(Entry(sub, evaluator.evaluate(sub, images)))
+        entries.append(Entry(sub, evaluator.evaluate(sub, images, weights), weights=weights))
         if index % 25 == 0 or index == len(configs):
-            log(f"nas: screened {index}/{len(configs)} configurations on {images} images")
+            log(f"nas: screened {index}/{len(configs)} configurations on {images} images ({weights} weights)")
     return entries
+
+
+def zero_shot_plausible(space: SearchSpace, sub: SubnetConfig, zero_shot: dict[str, float], floor: float) -> bool:
+    """Whether every knob value `sub` changes kept at least `floor` % agreement zero-shot (recoverable()'s figures):
+    then the pretrained weights themselves may carry `sub` within the limits."""
+    full = space.largest()
+    changed = [(k, getattr(sub, k)) for k in ("resolution", "depth", "heads", "mlp", "embed", "merge")
+               if getattr(sub, k) != getattr(full, k)]
+    return all(zero_shot.get(f"{k}={v}", 0.0) >= floor for k, v in changed)
+
+
+def better_of(trained: list[Entry], pretrained: list[Entry]) -> list[Entry]:
+    """Per configuration, the weight set that screened closer to the parent (agreement, then KL): supernet training
+    helps the small configurations and may cost the mild ones a little, so neither set is taken on trust."""
+    zero_shot = {e.sub: e for e in pretrained}
+    out = []
+    for e in trained:
+        other = zero_shot.get(e.sub)
+        rank = lambda x: (x.screen["agreement"], -x.screen["kl"])  # noqa: E731
+        out.append(other if other is not None and rank(other) >= rank(e) else e)
+    return out
 
 
 def in_space(space: SearchSpace, sub: SubnetConfig) -> bool:
@@ -160,6 +183,7 @@ class TargetPick:
         if self.pick is not None:
             timing, f = self.pick.timings[self.target], self.pick.full
             out["pick"] = {"id": self.pick.sub.key, "label": self.pick.sub.label(), "config": self.pick.sub.to_dict(),
+                           "weights": self.pick.weights,
                            "latency_ms": timing.ms, "parent_latency_ms": parent_timing.ms,
                            "speedup": timing.speedup, "speedup_interval": [timing.details.get("ratio_low"),
                                                                            timing.details.get("ratio_high")],
