@@ -121,11 +121,12 @@ def main() -> None:
               "space": doc["knobs"]["space"], "knob_effects": {t: v["knob_effects"] for t, v in doc["targets"].items()},
               "configurations": len(doc["configurations"]), "fresh_exports": exports}
     RESULTS.mkdir(exist_ok=True)
+    phases = result.phase_seconds
     (RESULTS / f"nas_{args.model}.json").write_text(json.dumps(record, indent=1) + "\n")
     md = [f"# NAS family: {m['source']}", "", f"Host: {record['host']['model']}, {record['host']['logical_cores']} "
           f"logical cores; {args.epochs} supernet epochs; {record['configurations']} configurations evaluated; "
           f"{record['seconds']} s in all; the search after training (screening, full evaluation, timing; no "
-          f"training) {result.phase_seconds.get('search', 0):.0f} s, training {result.phase_seconds.get('training', 0):.0f} s.",
+          f"training) {phases.get('search', 0):.0f} s, training {phases.get('training', 0):.0f} s.",
           "", "```", nas_table(result), "```", "",
           "Fresh-process exports of each variant (parity in each runtime): see nas_" + args.model + ".json.", "",
           *fresh_lines(exports)]

@@ -110,7 +110,8 @@ class Probe:
             epoch, index = divmod(step, per_epoch)
             order = np.random.default_rng([0, epoch]).permutation(len(self.train))
             for group in optimizer.param_groups:
-                group["lr"] = lr * min(1.0, (step + 1) / max(1, total // 20)) * 0.5 * (1 + math.cos(math.pi * step / total))
+                group["lr"] = lr * min(1.0, (step + 1) / max(1, total // 20)) * 0.5 * (
+                    1 + math.cos(math.pi * step / total))
             rng = np.random.default_rng([0, step, 3])
             chosen = np.sort(order[index * BATCH:(index + 1) * BATCH])
             views = normalize(random_resized_crops(self.train.images[chosen], rng, (0.35, 1.0)), self.parent.spec)
@@ -136,6 +137,10 @@ class Probe:
         return history
 
 
+def table_row(label: str, f: dict, epoch: int, at_224) -> str:
+    return f"| {label} | {epoch} | {f['top1']} | {f['drop_pp']} | {f['agreement']} | {at_224} |"
+
+
 def main() -> None:
     torch.manual_seed(0)
     probe = Probe()
@@ -150,12 +155,11 @@ def main() -> None:
     lines = ["# DeiT-Tiny at 192 px: what distillation on 500 photos buys back", "",
              "Parent (224 px) top-1 on imagenet_sample classes 500-999: "
              f"{100 * float((probe.reference == probe.labels).mean()):.1f}%. Agreement: top-1 agreement with it.", "",
-             "| what | epochs | top-1 % | drop pp | agreement % | parent config's agreement % |", "|---|---|---|---|---|---|"]
-    for label, figures in results["zero-shot"].items():
-        lines.append(f"| zero-shot {label} | 0 | {figures['top1']} | {figures['drop_pp']} | {figures['agreement']} | - |")
-    for label, history in list(results.items())[1:]:
-        for h in history[1:]:
-            lines.append(f"| {label} | {h['epoch']} | {h['top1']} | {h['drop_pp']} | {h['agreement']} | {h['at_224']} |")
+             "| what | epochs | top-1 % | drop pp | agreement % | parent config's agreement % |",
+             "|---|---|---|---|---|---|"]
+    lines += [table_row(f"zero-shot {label}", f, 0, "-") for label, f in results["zero-shot"].items()]
+    lines += [table_row(label, h, h["epoch"], h["at_224"]) for label, history in list(results.items())[1:]
+              for h in history[1:]]
     lines += ["", "`python benchmarks/nas_resolution_probe.py`; FP32 evaluation, 500 photos (one image is 0.2 pp)."]
     (RESULTS / "nas_resolution_probe.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

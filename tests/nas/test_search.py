@@ -145,7 +145,8 @@ def test_better_of_keeps_per_configuration_the_weights_closer_to_the_parent(spac
     from vitedge.nas.search import better_of
 
     a, b, c = space.all()[:3]
-    trained = [screened(a, 90.0, 0.2, "supernet"), screened(b, 80.0, 0.5, "supernet"), screened(c, 70.0, 0.9, "supernet")]
+    trained = [screened(sub, agreement, kl, "supernet") for sub, agreement, kl in ((a, 90.0, 0.2), (b, 80.0, 0.5),
+                                                                                     (c, 70.0, 0.9))]
     pretrained = [screened(a, 95.0, 0.1, "pretrained"), screened(b, 75.0, 0.4, "pretrained")]
     kept = better_of(trained, pretrained)
     assert [e.sub for e in kept] == [a, b, c]  # one entry per configuration, in screening order
