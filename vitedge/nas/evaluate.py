@@ -54,8 +54,8 @@ class Evaluator:
     run with one of its weight sets: "supernet" (the ViT being trained) or others added with `add_weights`."""
 
     def __init__(self, vit: torch.nn.Module, parent: torch.nn.Module, images: SearchImages, bf16: bool = False):
-        self.vit, self.images, self.bf16 = vit.eval(), images, False
-        self.weights = {"supernet": vit}
+        self.images, self.bf16 = images, False
+        self.weights = {"supernet": vit.eval()}
         self.reference = self._logits(lambda x: parent(x), images.spec.height, None)  # always FP32
         self.bf16 = bf16
         labels = images.labels
