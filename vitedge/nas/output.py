@@ -69,7 +69,7 @@ def save_weights_atomic(model: LoadedModel, path: Path) -> None:
 def variant_model(parent: LoadedModel, vit, pick: Entry) -> LoadedModel:
     """The pick as a standalone model: weights extracted from the supernet, input size and name its own."""
     module = extract(vit, pick.sub)
-    name = f"{model_stem(parent)}-nas-{pick.sub.key}" + ("-zs" if pick.weights == "pretrained" else "")
+    name = f"{model_stem(parent)}-nas-{pick.variant_key}"
     return LoadedModel(module, spec_at(parent.spec, pick.sub.resolution), name, f"nas:{parent.source}",
                        module.cfg, notes=[f"NAS variant of {parent.name}: {pick.sub.label()}"])
 
@@ -92,7 +92,7 @@ def write_variants(out: Path, parent: LoadedModel, weight_sets: dict, picks: lis
     for p in picks:
         if p.pick is None:
             continue
-        key = p.pick.sub.key + ("-zs" if p.pick.weights == "pretrained" else "")
+        key = p.pick.variant_key
         if key not in written:
             model = variant_model(parent, weight_sets[p.pick.weights], p.pick)
             weights = folder / f"{key}.safetensors"

@@ -21,7 +21,7 @@ from vitedge.nas.evaluate import Evaluator
 from vitedge.nas.knobs import predict, single_knob_configs
 from vitedge.nas.latency import Timing
 from vitedge.nas.pareto import pareto_front
-from vitedge.nas.space import SearchSpace
+from vitedge.nas.space import KNOBS, SearchSpace
 from vitedge.nas.subnet import SubnetConfig
 
 SLACK_PP = 2.0  # a finalist is at most this far below the best agreement at its predicted latency
@@ -55,6 +55,11 @@ class Entry:
     predicted: dict[str, float] = field(default_factory=dict)
     timings: dict[str, Timing] = field(default_factory=dict)
     weights: str = "supernet"  # or "pretrained": the parent's own weights, no supernet training (zero-shot)
+
+    @property
+    def variant_key(self) -> str:
+        """The configuration's key, marked when its weights are the parent's own (one configuration, two variants)."""
+        return self.sub.key + ("-zs" if self.weights == "pretrained" else "")
 
     @property
     def figures(self) -> dict:
@@ -97,8 +102,7 @@ def zero_shot_plausible(space: SearchSpace, sub: SubnetConfig, zero_shot: dict[s
     """Whether every knob value `sub` changes kept at least `floor` % agreement zero-shot (recoverable()'s figures):
     then the pretrained weights themselves may carry `sub` within the limits."""
     full = space.largest()
-    changed = [(k, getattr(sub, k)) for k in ("resolution", "depth", "heads", "mlp", "embed", "merge")
-               if getattr(sub, k) != getattr(full, k)]
+    changed = [(k, getattr(sub, k)) for k in KNOBS if getattr(sub, k) != getattr(full, k)]
     return all(zero_shot.get(f"{k}={v}", 0.0) >= floor for k, v in changed)
 
 
@@ -106,12 +110,9 @@ def better_of(trained: list[Entry], pretrained: list[Entry]) -> list[Entry]:
     """Per configuration, the weight set that screened closer to the parent (agreement, then KL): supernet training
     helps the small configurations and may cost the mild ones a little, so neither set is taken on trust."""
     zero_shot = {e.sub: e for e in pretrained}
-    out = []
-    for e in trained:
-        other = zero_shot.get(e.sub)
-        rank = lambda x: (x.screen["agreement"], -x.screen["kl"])  # noqa: E731
-        out.append(other if other is not None and rank(other) >= rank(e) else e)
-    return out
+    rank = lambda x: (x.screen["agreement"], -x.screen["kl"])  # noqa: E731
+    return [other if other is not None and rank(other) >= rank(e) else e
+            for e, other in ((e, zero_shot.get(e.sub)) for e in trained)]
 
 
 def in_space(space: SearchSpace, sub: SubnetConfig) -> bool:
