@@ -40,6 +40,8 @@ def add_nas(sub) -> None:
     p.add_argument("--min-depth", type=positive_int, help="fewest blocks kept (default: half the parent's)")
     p.add_argument("--no-embed", action="store_true", help="keep the parent's embedding width")
     p.add_argument("--no-merge", action="store_true", help="no token merging")
+    p.add_argument("--merge-every", type=positive_int, default=0,
+                   help="blocks per token-merging step (default: 1 below 8 blocks, 2 below 12, else 3)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--threads", type=threads_count, help="ONNX Runtime threads for timing (default: the target's)")
     p.add_argument("--zero-shot-floor", type=percentage_points, default=60.0,
@@ -65,7 +67,8 @@ def nas_config(args):
                      supernet=SupernetSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                                seed=args.seed),
                      screen=args.screen, finalists=args.finalists, min_depth=args.min_depth,
-                     embed=not args.no_embed, merge=not args.no_merge, seed=args.seed, threads=args.threads,
+                     embed=not args.no_embed, merge=not args.no_merge,
+                     merge_every=args.merge_every, seed=args.seed, threads=args.threads,
                      rounds=args.rounds, zero_shot_floor=args.zero_shot_floor)
 
 

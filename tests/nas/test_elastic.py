@@ -15,7 +15,8 @@ from vitedge.nas.subnet import SubnetConfig, largest, subnet_architecture
 from .conftest import tiny_model
 
 CONFIGS = [SubnetConfig(28, (0, 1, 2), 4, 64, 32), SubnetConfig(21, (0, 2), 3, 48, 24),
-           SubnetConfig(14, (1,), 2, 32, 32, 3), SubnetConfig(28, (0, 1, 2), 4, 64, 32, 5)]
+           SubnetConfig(14, (1,), 2, 32, 32, 3), SubnetConfig(28, (0, 1, 2), 4, 64, 32, 5),
+           SubnetConfig(28, (0, 1, 2), 4, 64, 32, 9, merge_every=2), SubnetConfig(21, (0, 2), 4, 64, 32, 6, 2)]
 
 
 def images(size: int = 28, count: int = 6) -> torch.Tensor:
@@ -89,3 +90,10 @@ def test_every_configuration_of_the_space_runs():
         for sub in [space.largest(), space.smallest(), *(space.sample(rng) for _ in range(6))]:
             out = elastic_forward(model.module, images(sub.resolution, 2), sub)
             assert out.shape == (2, 10) and torch.isfinite(out).all()
+
+
+def test_merge_every_is_part_of_the_key_only_when_above_one():
+    plain, stepped = SubnetConfig(28, (0, 1, 2), 4, 64, 32, 9), SubnetConfig(28, (0, 1, 2), 4, 64, 32, 9, 2)
+    assert "merge_every" not in plain.to_dict() and plain.key != stepped.key
+    assert SubnetConfig.from_dict(stepped.to_dict()) == stepped and "merge 9 every 2 blocks" in stepped.label()
+    assert [p for p in range(3) if stepped.merges_after(p)] == [1]

@@ -165,3 +165,16 @@ def test_zero_shot_plausible_needs_every_changed_knob_value_above_the_floor(spac
     assert zero_shot_plausible(space, full, figures, 84.0)  # nothing changed
     assert zero_shot_plausible(space, lower, figures, 84.0) and not zero_shot_plausible(space, lower, figures, 95.0)
     assert not zero_shot_plausible(space, both, figures, 84.0)
+
+
+def test_a_deep_parent_merges_in_steps_of_three_blocks():
+    from vitedge.models.vit import ViTConfig
+    from vitedge.nas.space import default_space
+
+    parent = ViTConfig(img_size=224, patch_size=16, embed_dim=192, depth=12, num_heads=3)
+    space = default_space(parent, tuple(range(12)))
+    assert space.merge_every == 3 and space.merge[0] == 0 and max(space.merge) <= 98
+    assert 25 in space.merge and 49 in space.merge  # 197 tokens x (1/24, 1/12) per block x 3 blocks
+    sub = space.config(224, 12, 3, 768, 192, 25)
+    assert sub.merge_every == 3 and space.config(224, 12, 3, 768, 192, 0).merge_every == 1
+    assert default_space(parent, tuple(range(12)), merge_every=1).merge_every == 1

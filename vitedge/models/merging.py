@@ -28,31 +28,28 @@ def _one_hot(index: torch.Tensor, width: int, dtype: torch.dtype) -> torch.Tenso
     return (index.unsqueeze(-1) == torch.arange(width, device=index.device)).to(dtype)
 
 
-def merge_tokens(x: torch.Tensor, size: torch.Tensor, keys: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Merge `r` tokens of x (B, N, C) whose sizes are size (B, N, 1), matched by keys (B, N, K)."""
+def merge_tokens(x: torch.Tensor, size: torch.Tensor | None, keys: torch.Tensor,
+                 r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge `r` tokens of x (B, N, C) whose sizes are size (B, N, 1) (None: all 1), matched by keys (B, N, K)."""
+    size = torch.ones_like(x[..., :1]) if size is None else size
     r = merge_count(x.shape[1], r)
     if r == 0:
         return x, size
     metric = keys / keys.norm(dim=-1, keepdim=True)
-    a, b = metric[:, ::2], metric[:, 1::2]
-    scores = a @ b.transpose(-1, -2)  # (B, Na, Nb) cosine similarities in [-1, 1]
+    scores = metric[:, ::2] @ metric[:, 1::2].transpose(-1, -2)  # (B, Na, Nb) cosine similarities in [-1, 1]
     best, match = scores.max(dim=-1)  # each A token's closest B token
     best = torch.cat([torch.full_like(best[:, :PROTECTED], -2.0), best[:, PROTECTED:]], dim=1)
-    chosen = best.topk(r, dim=-1).indices  # the r A tokens that merge
-    na, nb = a.shape[1], b.shape[1]
-    merged = _one_hot(chosen, na, x.dtype).sum(dim=1)  # (B, Na): 1 where the A token merges
-    kept = 1.0 - merged
-    position = torch.cumsum(kept, dim=-1) - 1.0  # where each kept A token goes, in order
-    keep_rows = (position.unsqueeze(1) == torch.arange(na - r, device=x.device, dtype=x.dtype)[None, :, None])
-    keep_rows = keep_rows.to(x.dtype) * kept.unsqueeze(1)  # (B, Na - r, Na)
-    into = _one_hot(match, nb, x.dtype) * merged.unsqueeze(-1)  # (B, Na, Nb): merging A token -> its B token
-    weighted = x * size
-    xa, xb, sa, sb = weighted[:, ::2], weighted[:, 1::2], size[:, ::2], size[:, 1::2]
-    new_b = xb + into.transpose(1, 2) @ xa
-    new_sb = sb + into.transpose(1, 2) @ sa
-    out = torch.cat([keep_rows @ xa, new_b], dim=1)
-    new_size = torch.cat([keep_rows @ sa, new_sb], dim=1)
-    return out / new_size, new_size
+    na, nb = scores.shape[1], scores.shape[2]
+    merged = _one_hot(best.topk(r, dim=-1).indices, na, x.dtype).sum(dim=1)  # (B, Na): 1 where an A token merges
+    # the kept A tokens in their order: the na - r largest of (na - index) among the kept ones
+    kept = best.new_tensor(range(na, 0, -1)) * (1.0 - merged)
+    keep_rows = _one_hot(kept.topk(na - r, dim=-1).indices, na, x.dtype)  # (B, Na - r, Na)
+    into = (_one_hot(match, nb, x.dtype) * merged.unsqueeze(-1)).transpose(1, 2)  # (B, Nb, Na): A -> its B token
+    both = torch.cat([x * size, size], dim=-1)  # sums of features and of sizes travel together
+    a, b = both[:, ::2], both[:, 1::2]
+    out = torch.cat([keep_rows @ a, b + into @ a], dim=1)
+    new_size = out[..., -1:]
+    return out[..., :-1] / new_size, new_size
 
 
 def proportional_bias(size: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,8 @@ GLOBAL_POOLS = ("token", "avg", "avgmax", "max")  # timm's names; all but "token
 # field -> ("int", low, high) | ("float", low (excluded), high) | ("bool",) | ("ints", low, high) | ("size", low,
 # high): an integer or [height, width]; a trailing "?" allows None. act, head_act and global_pool are checked against
 # their choices.
-VARIANT_DEFAULTS = {"dist_token": False, "head_dist": False, "reg_tokens": 0, "no_embed_class": False}
+VARIANT_DEFAULTS = {"dist_token": False, "head_dist": False, "reg_tokens": 0, "no_embed_class": False,
+                    "token_merge_every": 1}
 FIELD_KINDS = {
     "img_size": ("size", 1, 8192), "patch_size": ("int", 1, 8192), "in_chans": ("int", 1, 64),
     "num_classes": ("int", 0, 1_000_000), "embed_dim": ("int", 1, MAX_WIDTH), "depth": ("int", 1, 1024),
@@ -28,7 +29,8 @@ FIELD_KINDS = {
     "class_token": ("bool",), "attn_scale": ("float?", 0, 1e6), "init_values": ("float?", 0, 1e6),
     "head_hidden": ("ints", 1, MAX_WIDTH), "block_heads": ("ints?", 1, 4096),
     "block_mlp_dims": ("ints?", 1, MAX_WIDTH * 64), "head_dim": ("int?", 1, MAX_WIDTH),
-    "token_merge": ("int", 0, 65536), "dist_token": ("bool",), "head_dist": ("bool",),
+    "token_merge": ("int", 0, 65536), "token_merge_every": ("int", 1, 1024),
+    "dist_token": ("bool",), "head_dist": ("bool",),
     "reg_tokens": ("int", 0, 1024), "no_embed_class": ("bool",),
 }
 
@@ -58,7 +60,8 @@ class ViTConfig:
     block_heads: tuple[int, ...] | None = None  # per-block head count (NAS); default num_heads everywhere
     block_mlp_dims: tuple[int, ...] | None = None  # per-block MLP hidden width (NAS); default embed_dim * mlp_ratio
     head_dim: int | None = None  # per-head width; default embed_dim // num_heads
-    token_merge: int = 0  # ToMe: tokens merged after each block's attention (0: none); see models/merging.py
+    token_merge: int = 0  # ToMe: tokens merged after a merging block's attention (0: none); see models/merging.py
+    token_merge_every: int = 1  # merging blocks: every k-th (blocks k-1, 2k-1, ...): fewer, larger merge steps
     dist_token: bool = False  # DeiT's distillation token after the class token (timm's dist_token)
     head_dist: bool = False  # DeiT's second head on the distillation token; the output averages both heads
     reg_tokens: int = 0  # register tokens after the class token (timm's reg_token, DINOv2 with registers)
@@ -113,6 +116,10 @@ class ViTConfig:
     def pos_prefix_tokens(self) -> int:
         """Prefix tokens that have a position embedding (none with no_embed_class)."""
         return 0 if self.no_embed_class else self.num_prefix_tokens
+
+    def merges_after(self, block: int) -> bool:
+        """Whether block `block` merges tokens after its attention (every token_merge_every-th block)."""
+        return self.token_merge > 0 and (block + 1) % self.token_merge_every == 0
 
     def heads_of(self, block: int) -> int:
         return self.block_heads[block] if self.block_heads else self.num_heads
@@ -207,18 +214,19 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * num_heads * head_dim, bias=qkv_bias)
         self.proj = nn.Linear(num_heads * head_dim, dim)
 
-    def forward(self, x: torch.Tensor, size: torch.Tensor | None = None):
-        """The attention output; with token sizes (merging), proportional attention and also the mean key."""
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None, keys: bool = False):
+        """The attention output, with `bias` (merged tokens' log sizes) added to the logits: proportional attention;
+        with `keys`, also the mean key per token (what token merging matches on)."""
         batch, tokens, _ = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         if self.scale != 1.0:
             q = q * self.scale
         logits = q @ k.transpose(-2, -1)
-        if size is not None:
-            logits = logits + proportional_bias(size)
+        if bias is not None:
+            logits = logits + bias
         out = (logits.softmax(dim=-1) @ v).transpose(1, 2).reshape(batch, tokens, self.num_heads * self.head_dim)
-        return self.proj(out) if size is None else (self.proj(out), k.mean(dim=1))
+        return (self.proj(out), k.mean(dim=1)) if keys else self.proj(out)
 
 
 class Mlp(nn.Module):
@@ -252,13 +260,14 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, cfg.mlp_dim_of(index), cfg.act)
         self.ls2 = LayerScale(dim, cfg.init_values) if cfg.init_values else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x)))
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x), bias))
         return x + self.ls2(self.mlp(self.norm2(x)))
 
-    def forward_merging(self, x: torch.Tensor, size: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_merging(self, x: torch.Tensor, size: torch.Tensor | None, bias: torch.Tensor | None,
+                        r: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The block with token merging: attention, then merge r tokens, then the MLP on fewer tokens."""
-        out, keys = self.attn(self.norm1(x), size)
+        out, keys = self.attn(self.norm1(x), bias, keys=True)
         x, size = merge_tokens(x + self.ls1(out), size, keys, r)
         return x + self.ls2(self.mlp(self.norm2(x))), size
 
@@ -311,9 +320,13 @@ class VisionTransformer(nn.Module):
         x = self.embed(x)
         if not self.cfg.token_merge:
             return self.norm(self.blocks(x)), None
-        size = torch.ones_like(x[..., :1])
-        for block in self.blocks:
-            x, size = block.forward_merging(x, size, self.cfg.token_merge)
+        size = bias = None  # every token stands for one patch until the first merge
+        for index, block in enumerate(self.blocks):
+            if self.cfg.merges_after(index):
+                x, size = block.forward_merging(x, size, bias, self.cfg.token_merge)
+                bias = proportional_bias(size)
+            else:
+                x = block(x, bias)
         return self.norm(x), size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,29 +14,31 @@ import numpy as np
 from vitedge.models.vit import ViTConfig
 
 FEATURES = ("linear_macs", "attention_macs", "merge_macs", "token_activations", "softmax_volume", "layers",
-            "constant")
+            "merge_steps", "constant")
+MAC_FEATURES = ("linear_macs", "attention_macs", "merge_macs")
 
 
 def features(cfg: ViTConfig) -> np.ndarray:
-    """Work counts of one image through `cfg` (batch 1), in FEATURES order. With token merging each block's MLP and
-    the next block run on fewer tokens, and the merge itself costs three dense (N/2 x N/2 x C) matmuls."""
+    """Work counts of one image through `cfg` (batch 1), in FEATURES order. With token merging a merging block's MLP
+    and the next blocks run on fewer tokens; each merge step costs three dense (N/2 x N/2 x C) matmuls and a fixed
+    number of small ops (merge_steps)."""
     from vitedge.models.merging import merge_count
 
     patches = cfg.num_patches
     tokens = patches + int(cfg.class_token)
     dim, hd = cfg.embed_dim, cfg.per_head_dim
     linear = patches * dim * cfg.in_chans * cfg.patch_size ** 2
-    attention = merging = activations = softmax = 0
+    attention = merging = activations = softmax = steps = 0
     for b in range(cfg.depth):
         heads, hidden = cfg.heads_of(b), cfg.mlp_dim_of(b)
         linear += tokens * dim * 4 * heads * hd
         attention += 2 * heads * tokens * tokens * hd
         softmax += heads * tokens * tokens
         activations += tokens * (3 * dim + 5 * heads * hd)
-        if cfg.token_merge:
-            merged = merge_count(tokens, cfg.token_merge)
+        if cfg.merges_after(b):
             merging += 3 * ((tokens + 1) // 2) * (tokens // 2) * dim
-            tokens -= merged
+            tokens -= merge_count(tokens, cfg.token_merge)
+            steps += 1
         linear += 2 * tokens * dim * hidden
         activations += tokens * (3 * dim + 3 * hidden)
     width = dim
@@ -44,7 +46,12 @@ def features(cfg: ViTConfig) -> np.ndarray:
         for hidden in cfg.head_hidden:
             linear, width = linear + width * hidden, hidden
         linear += width * cfg.num_classes
-    return np.array([linear, attention, merging, activations, softmax, cfg.depth, 1.0], dtype=np.float64)
+    return np.array([linear, attention, merging, activations, softmax, cfg.depth, steps, 1.0], dtype=np.float64)
+
+
+def macs(work: np.ndarray) -> float:
+    """Multiply-accumulates of a `features` vector."""
+    return float(sum(work[FEATURES.index(name)] for name in MAC_FEATURES))
 
 
 def nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ def resample_pos_embed(pos: torch.Tensor, prefix: int, grid: int) -> torch.Tenso
     return torch.cat([pos[:, :prefix], patches.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)], dim=1)
 
 
-def _attention(attn, x: torch.Tensor, heads: int, embed: int, size: torch.Tensor | None):
+def _attention(attn, x: torch.Tensor, heads: int, embed: int, bias: torch.Tensor | None):
     batch, tokens, _ = x.shape
     hd, total = attn.head_dim, attn.num_heads
     w = attn.qkv.weight.view(3, total, hd, -1)[:, :heads, :, :embed].reshape(3 * heads * hd, embed)
@@ -37,8 +37,8 @@ def _attention(attn, x: torch.Tensor, heads: int, embed: int, size: torch.Tensor
     qkv = F.linear(x, w, b).reshape(batch, tokens, 3, heads, hd).permute(2, 0, 3, 1, 4)
     q, k, v = qkv[0] * attn.scale, qkv[1], qkv[2]
     logits = q @ k.transpose(-2, -1)
-    if size is not None:
-        logits = logits + proportional_bias(size)
+    if bias is not None:
+        logits = logits + bias
     out = (logits.softmax(dim=-1) @ v).transpose(1, 2).reshape(batch, tokens, heads * hd)
     return F.linear(out, attn.proj.weight[:embed, :heads * hd], attn.proj.bias[:embed]), k.mean(dim=1)
 
@@ -53,11 +53,12 @@ def _scale(layer_scale, x: torch.Tensor, embed: int) -> torch.Tensor:
     return x if isinstance(layer_scale, torch.nn.Identity) else x * layer_scale.gamma[:embed]
 
 
-def _block(block, x: torch.Tensor, size: torch.Tensor | None, sub: SubnetConfig):
+def _block(block, x: torch.Tensor, size: torch.Tensor | None, bias: torch.Tensor | None, sub: SubnetConfig,
+           merges: bool):
     e = sub.embed
-    out, keys = _attention(block.attn, _norm(block.norm1, x, e), sub.heads, e, size)
+    out, keys = _attention(block.attn, _norm(block.norm1, x, e), sub.heads, e, bias)
     x = x + _scale(block.ls1, out, e)
-    if size is not None:
+    if merges:
         x, size = merge_tokens(x, size, keys, sub.merge)
     fc1, fc2 = block.mlp.fc1, block.mlp.fc2
     hidden = block.mlp.act(F.linear(_norm(block.norm2, x, e), fc1.weight[:sub.mlp, :e], fc1.bias[:sub.mlp]))
@@ -82,9 +83,11 @@ def elastic_forward(vit: VisionTransformer, x: torch.Tensor, sub: SubnetConfig) 
     if prefix:
         x = torch.cat([vit.cls_token[..., :e].expand(x.shape[0], -1, -1), x], dim=1)
     x = x + resample_pos_embed(vit.pos_embed[..., :e], prefix, sub.resolution // cfg.patch_size)
-    size = torch.ones_like(x[..., :1]) if sub.merge else None
-    for index in sub.blocks:
-        x, size = _block(vit.blocks[index], x, size, sub)
+    size = bias = None
+    for position, index in enumerate(sub.blocks):
+        merges = sub.merges_after(position)
+        x, size = _block(vit.blocks[index], x, size, bias, sub, merges)
+        bias = proportional_bias(size) if merges else bias
     pooled = pool((_norm(vit.norm, x, e), size), cfg)
     return _head(vit, _norm(vit.fc_norm, pooled, e), e)
 

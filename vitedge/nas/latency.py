@@ -18,7 +18,7 @@ import numpy as np
 from vitedge.console import log
 from vitedge.export.base import EXPORTERS
 from vitedge.models.loaded import LoadedModel
-from vitedge.nas.cost import features
+from vitedge.nas.cost import FEATURES, features, macs
 from vitedge.nas.elastic import extract
 from vitedge.nas.evaluate import spec_at
 from vitedge.nas.subnet import SubnetConfig, subnet_architecture
@@ -108,9 +108,9 @@ class LatencyLab:
 
     def implausible(self, timings: dict[SubnetConfig, Timing]) -> list[SubnetConfig]:
         """Configurations with at most 90% of the parent's multiply-accumulates measured slower than the parent."""
-        macs = lambda s: sum(features(subnet_architecture(self.vit.cfg, s))[:3])  # noqa: E731
-        parent = macs(self.parent)
-        return [sub for sub, t in timings.items() if sub != self.parent and macs(sub) <= 0.9 * parent
+        work = lambda s: macs(features(subnet_architecture(self.vit.cfg, s)))  # noqa: E731
+        parent = work(self.parent)
+        return [sub for sub, t in timings.items() if sub != self.parent and work(sub) <= 0.9 * parent
                 and t.speedup < 1.0]
 
     def _interleaved(self, configs: list[SubnetConfig], rounds: int) -> dict[SubnetConfig, Timing]:
@@ -134,9 +134,9 @@ class LatencyLab:
             return cost
         work = lambda s: features(subnet_architecture(self.vit.cfg, s))
         mine, parents = work(sub), work(self.parent)
-        macs = lambda f: f[0] + f[1] + f[2]
+        activations = FEATURES.index("token_activations")
         return GraphCost(round(parent_cost.macs * macs(mine) / macs(parents)), cost.weight_bytes,
-                         round(parent_cost.activation_bytes * mine[3] / parents[3]))
+                         round(parent_cost.activation_bytes * mine[activations] / parents[activations]))
 
     def _estimate(self, cost, parent_cost, profile, correction: float) -> Timing:
         estimate = estimate_latency_ms(cost, profile, PRECISION, correction)

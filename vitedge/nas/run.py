@@ -56,6 +56,7 @@ class NASConfig:
     min_depth: int | None = None
     embed: bool = True
     merge: bool = True
+    merge_every: int = 0  # blocks per token-merging step; 0: from the depth (space.default_merge_every)
     seed: int = 0
     threads: int | None = None
     rounds: int = 9
@@ -71,6 +72,7 @@ class NASConfig:
                    "--budget-fraction must be between 0 and 1 (e.g. 0.5: half the model's latency)"),
                   (self.min_speedup is None or self.min_speedup > 1, "--min-speedup must be above 1"),
                   (self.importance_samples >= 1, "importance_samples must be at least 1"),
+                  (self.merge_every >= 0, "--merge-every must be at least 1 (or 0: chosen from the depth)"),
                   (0 <= self.zero_shot_floor <= 100, "--zero-shot-floor must be a percentage"),
                   (self.rounds >= 3, "--rounds must be at least 3 (a median and its interval need them)")]
         for ok, message in checks:
@@ -199,7 +201,8 @@ def _prepare(parent: LoadedModel, train: Dataset, config: NASConfig):
     importance = measure_importance(parent, Dataset(train.images[:count], None if train.labels is None else
                                                     train.labels[:count], train.source), keep=lowest)
     vit = reorder_by_importance(parent.module, importance)
-    space = default_space(parent.config, importance.removal_order, config.min_depth, config.embed, config.merge)
+    space = default_space(parent.config, importance.removal_order, config.min_depth, config.embed, config.merge,
+                          config.merge_every or None)
     return importance, vit, space
 
 

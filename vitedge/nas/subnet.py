@@ -1,10 +1,11 @@
 """A sub-network of a pretrained ViT, named by the knobs that keep its pretrained behaviour.
 
-    SubnetConfig(resolution=192, blocks=(0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11), heads=3, mlp=768, embed=192, merge=8)
+    SubnetConfig(resolution=192, blocks=(0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11), heads=3, mlp=768, embed=192, merge=24,
+                 merge_every=3)
 
 `resolution` is the input size (a multiple of the patch size; position embeddings are interpolated), `blocks` the
-parent blocks kept (in order), `heads` / `mlp` / `embed` uniform widths, `merge` the tokens merged after each block's
-attention (ToMe, models/merging.py; 0: none). Widths keep the parent's most important units: the supernet reorders
+parent blocks kept (in order), `heads` / `mlp` / `embed` uniform widths, `merge` the tokens merged after the attention of
+every `merge_every`-th block (ToMe, models/merging.py; 0: none). Widths keep the parent's most important units: the supernet reorders
 them once (reorder.py), so a width is a prefix of the parent's units.
 """
 from __future__ import annotations
@@ -24,12 +25,17 @@ class SubnetConfig:
     mlp: int
     embed: int
     merge: int = 0
+    merge_every: int = 1
 
     def __post_init__(self):
         if not self.blocks or list(self.blocks) != sorted(set(self.blocks)):
             raise ValueError(f"blocks must be increasing parent block indices, got {self.blocks}")
-        if min(self.resolution, self.heads, self.mlp, self.embed) < 1 or self.merge < 0:
-            raise ValueError(f"every width must be positive and merge >= 0: {self}")
+        if min(self.resolution, self.heads, self.mlp, self.embed, self.merge_every) < 1 or self.merge < 0:
+            raise ValueError(f"every width and merge_every must be positive and merge >= 0: {self}")
+
+    def merges_after(self, position: int) -> bool:
+        """Whether the block at `position` (0-based, among the kept blocks) merges tokens."""
+        return self.merge > 0 and (position + 1) % self.merge_every == 0
 
     @property
     def depth(self) -> int:
@@ -41,24 +47,27 @@ class SubnetConfig:
         return "s" + hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
 
     def label(self) -> str:
-        merge = f", merge {self.merge}" if self.merge else ""
+        every = f" every {self.merge_every} blocks" if self.merge_every > 1 else ""
+        merge = f", merge {self.merge}{every}" if self.merge else ""
         return f"{self.resolution}px, depth {self.depth}, heads {self.heads}, mlp {self.mlp}, embed {self.embed}{merge}"
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["blocks"] = list(self.blocks)
+        if self.merge_every == 1:
+            del d["merge_every"]  # keys of configurations that merge after every block stay as they were
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "SubnetConfig":
         return cls(int(d["resolution"]), tuple(int(b) for b in d["blocks"]), int(d["heads"]), int(d["mlp"]),
-                   int(d["embed"]), int(d.get("merge", 0)))
+                   int(d["embed"]), int(d.get("merge", 0)), int(d.get("merge_every", 1)))
 
 
 def largest(parent: ViTConfig) -> SubnetConfig:
     """The parent itself."""
     return SubnetConfig(parent.img_size, tuple(range(parent.depth)), parent.num_heads, parent.mlp_dim_of(0),
-                        parent.embed_dim, parent.token_merge)
+                        parent.embed_dim, parent.token_merge, parent.token_merge_every)
 
 
 def check_uniform(parent: ViTConfig) -> str | None:
@@ -94,4 +103,5 @@ def subnet_architecture(parent: ViTConfig, sub: SubnetConfig) -> ViTConfig:
         raise ValueError(f"{sub.label()} is wider than the parent")
     return parent.replace(img_size=sub.resolution, depth=sub.depth, num_heads=sub.heads, embed_dim=sub.embed,
                           head_dim=parent.per_head_dim, block_heads=None, block_mlp_dims=(sub.mlp,) * sub.depth,
-                          mlp_ratio=sub.mlp / sub.embed, token_merge=sub.merge)
+                          mlp_ratio=sub.mlp / sub.embed, token_merge=sub.merge,
+                          token_merge_every=sub.merge_every)

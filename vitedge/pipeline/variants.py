@@ -26,7 +26,8 @@ def nas_settings(config: PipelineConfig):
                      max_drop=nas["max_drop"], min_agreement=nas["min_agreement"],
                      supernet=SupernetSettings(epochs=nas["epochs"], batch_size=nas["batch_size"], lr=nas["lr"],
                                                seed=nas["seed"]),
-                     screen=nas["screen"], finalists=nas["finalists"], merge=nas["merge"], seed=nas["seed"],
+                     screen=nas["screen"], finalists=nas["finalists"], merge=nas["merge"],
+                     merge_every=nas["merge_every"], seed=nas["seed"],
                      threads=config["bench"]["threads"])
 
 
