@@ -33,9 +33,10 @@ TARGETS = ("x86-cpu", "jetson-orin-nano", "android-arm64")
 MODELS = {
     "deit": dict(source="deit_tiny_patch16_224",
                  weights=str(SHARED / "models/deit_tiny_imagenet/deit_tiny_patch16_224.safetensors"),
-                 data=f"{SHARED}/data/imagenet_sample[0:500]", eval_data=f"{SHARED}/data/imagenet_sample[500:1000]"),
+                 data=f"{SHARED}/data/imagenet_sample[0:500]", eval_data=f"{SHARED}/data/imagenet_sample[500:1000]",
+                 epochs=3, lr=2e-5),
     "mnist": dict(source="vit4mnist", weights=None, data=str(ROOT / "calib_data/mnist_calib.npz"),
-                  eval_data=str(ROOT / "calib_data/mnist_eval.npz")),
+                  eval_data=str(ROOT / "calib_data/mnist_eval.npz"), epochs=10, lr=1e-3),
 }
 RESULTS = Path(__file__).parent / "results"
 
@@ -96,13 +97,16 @@ def fresh_lines(exports: dict) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model", choices=sorted(MODELS))
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, help="supernet epochs (default: deit 3, mnist 10)")
+    p.add_argument("--lr", type=float, help="supernet learning rate (default: deit 2e-5, mnist 1e-3: a small ViT "
+                                            "trained from scratch needs a far higher rate than a fine-tune)")
     p.add_argument("--screen", type=int, default=240)
     p.add_argument("--finalists", type=int, default=8)
     args = p.parse_args()
     m = MODELS[args.model]
-    config = NASConfig(targets=TARGETS, supernet=SupernetSettings(epochs=args.epochs), screen=args.screen,
-                       finalists=args.finalists)
+    args.epochs = m["epochs"] if args.epochs is None else args.epochs
+    config = NASConfig(targets=TARGETS, supernet=SupernetSettings(epochs=args.epochs, lr=args.lr or m["lr"]),
+                       screen=args.screen, finalists=args.finalists)
     with tempfile.TemporaryDirectory() as tmp:
         result = api.nas(m["source"], m["data"], m["eval_data"], Path(tmp) / "nas", config, m["weights"])
         exports = {spec: fresh_export(str(Path(tmp) / "nas" / spec), Path(tmp) / f"export-{i}")
@@ -124,7 +128,7 @@ def main() -> None:
     phases = result.phase_seconds
     (RESULTS / f"nas_{args.model}.json").write_text(json.dumps(record, indent=1) + "\n")
     md = [f"# NAS family: {m['source']}", "", f"Host: {record['host']['model']}, {record['host']['logical_cores']} "
-          f"logical cores; {args.epochs} supernet epochs; {record['configurations']} configurations evaluated; "
+          f"logical cores; {args.epochs} supernet epochs (lr {config.supernet.lr:g}); {record['configurations']} configurations evaluated; "
           f"{record['seconds']} s in all; the search after training (screening, full evaluation, timing; no "
           f"training) {phases.get('search', 0):.0f} s, training {phases.get('training', 0):.0f} s.",
           "", "```", nas_table(result), "```", "",

@@ -55,9 +55,9 @@ def merging_vit(every: int, r: int = 3, depth: int = 4) -> VisionTransformer:
     return VisionTransformer(cfg).eval()
 
 
-def test_merge_every_k_blocks_merges_after_blocks_k_minus_1_2k_minus_1():
-    cfg = merging_vit(every=3, depth=7).cfg
-    assert [b for b in range(7) if cfg.merges_after(b)] == [2, 5]
+def test_merge_every_k_blocks_merges_after_blocks_k_minus_1_2k_minus_1_but_not_the_last():
+    assert [b for b in range(7) if merging_vit(every=3, depth=7).cfg.merges_after(b)] == [2, 5]
+    assert [b for b in range(6) if merging_vit(every=3, depth=6).cfg.merges_after(b)] == [2]
     assert "token_merge_every" not in merging_vit(every=1).cfg.to_dict()  # fingerprints of older specs unchanged
     tokens = []
     model = merging_vit(every=2)
@@ -65,7 +65,7 @@ def test_merge_every_k_blocks_merges_after_blocks_k_minus_1_2k_minus_1():
         block.mlp.register_forward_hook(lambda m, i, o: tokens.append(o.shape[1]))
     with torch.no_grad():
         model(torch.randn(2, 1, 28, 28))
-    assert tokens == [50, 47, 47, 44]  # 49 patches + class token; 3 merged after blocks 1 and 3
+    assert tokens == [50, 47, 47, 47]  # 49 patches + class token; 3 merged after block 1 (3 is the last)
 
 
 def test_a_merging_step_every_block_is_the_old_behaviour():
@@ -73,7 +73,7 @@ def test_a_merging_step_every_block_is_the_old_behaviour():
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         features, size = every1.forward_features(x)
-    assert features.shape[1] == 50 - 4 * 3 and size.sum() == 2 * 49 + 2
+    assert features.shape[1] == 50 - 3 * 3 and size.sum() == 2 * 49 + 2
 
 
 def _images() -> np.ndarray:

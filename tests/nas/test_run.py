@@ -168,17 +168,20 @@ def test_torchrun_two_processes_train_the_same_supernet(searched, tmp_path):
     assert torch.allclose(outputs[0], outputs[1], atol=0.05)
 
 
-def test_training_that_lowers_held_out_agreement_is_not_kept(tmp_path, mnist):
-    """A learning rate that wrecks the network: the supernet keeps epoch 0, the weights it started from."""
+def test_training_that_lowers_held_out_agreement_is_not_kept(tmp_path, mnist, vit4mnist):
+    """A learning rate that wrecks the network: the supernet keeps epoch 0, the weights it started from. The parent
+    is the real vit4mnist: a random parent predicts one class for most images, which a wrecked network can match."""
+    import copy
+
     from vitedge.nas import supernet as sn
     from vitedge.nas.space import default_space
 
-    parent = tiny_model(seed=5)
-    start = tiny_model(seed=5).module
+    parent = vit4mnist
+    start = copy.deepcopy(parent.module)
     before = {k: v.clone() for k, v in start.state_dict().items()}
     settings = sn.SupernetSettings(epochs=2, batch_size=32, held_out=64, precision="fp32", lr=1e3, seed=1)
-    record = sn.train_supernet(parent.module, start, default_space(parent.config, (2, 1, 0)), mnist, parent.spec,
-                               settings, tmp_path)
+    record = sn.train_supernet(parent.module, start, default_space(parent.config, tuple(range(5, -1, -1))), mnist,
+                               parent.spec, settings, tmp_path)
     assert record.kept_epoch == 0 and [h["epoch"] for h in record.history] == [0, 1, 2]
     assert all(torch.equal(before[k], v) for k, v in start.state_dict().items())
     assert (tmp_path / sn.BEST).is_file()

@@ -61,7 +61,7 @@ class ViTConfig:
     block_mlp_dims: tuple[int, ...] | None = None  # per-block MLP hidden width (NAS); default embed_dim * mlp_ratio
     head_dim: int | None = None  # per-head width; default embed_dim // num_heads
     token_merge: int = 0  # ToMe: tokens merged after a merging block's attention (0: none); see models/merging.py
-    token_merge_every: int = 1  # merging blocks: every k-th (blocks k-1, 2k-1, ...): fewer, larger merge steps
+    token_merge_every: int = 1  # merging blocks: every k-th (k-1, 2k-1, ...; not the last): fewer, larger steps
     dist_token: bool = False  # DeiT's distillation token after the class token (timm's dist_token)
     head_dist: bool = False  # DeiT's second head on the distillation token; the output averages both heads
     reg_tokens: int = 0  # register tokens after the class token (timm's reg_token, DINOv2 with registers)
@@ -118,8 +118,9 @@ class ViTConfig:
         return 0 if self.no_embed_class else self.num_prefix_tokens
 
     def merges_after(self, block: int) -> bool:
-        """Whether block `block` merges tokens after its attention (every token_merge_every-th block)."""
-        return self.token_merge > 0 and (block + 1) % self.token_merge_every == 0
+        """Whether block `block` merges tokens after its attention: every token_merge_every-th block but the last
+        (a merge there saves only the last MLP's work on the merged tokens, less than the merge step costs)."""
+        return self.token_merge > 0 and (block + 1) % self.token_merge_every == 0 and block < self.depth - 1
 
     def heads_of(self, block: int) -> int:
         return self.block_heads[block] if self.block_heads else self.num_heads

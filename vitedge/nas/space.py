@@ -20,7 +20,7 @@ from vitedge.nas.subnet import SubnetConfig, check_uniform
 KNOBS = ("resolution", "depth", "heads", "mlp", "embed", "merge")
 WIDTH_FRACTIONS = (1.0, 0.75, 0.5)
 EMBED_FRACTIONS = (1.0, 0.75)
-MERGE_FRACTIONS = (1 / 32, 1 / 24, 1 / 20, 1 / 18, 1 / 16, 1 / 14, 1 / 12)  # of the parent's tokens, per block
+MERGE_FRACTIONS = (1 / 32, 1 / 24, 1 / 20, 1 / 18, 1 / 16, 1 / 15, 1 / 14, 1 / 12)  # of the parent's tokens per block
 MIN_RESOLUTION_FRACTION = 0.55
 
 

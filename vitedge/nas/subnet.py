@@ -5,7 +5,7 @@
 
 `resolution` is the input size (a multiple of the patch size; position embeddings are interpolated), `blocks` the
 parent blocks kept (in order), `heads` / `mlp` / `embed` uniform widths, `merge` the tokens merged after the attention of
-every `merge_every`-th block (ToMe, models/merging.py; 0: none). Widths keep the parent's most important units: the supernet reorders
+every `merge_every`-th block but the last (ToMe, models/merging.py; 0: none). Widths keep the parent's most important units: the supernet reorders
 them once (reorder.py), so a width is a prefix of the parent's units.
 """
 from __future__ import annotations
@@ -34,8 +34,8 @@ class SubnetConfig:
             raise ValueError(f"every width and merge_every must be positive and merge >= 0: {self}")
 
     def merges_after(self, position: int) -> bool:
-        """Whether the block at `position` (0-based, among the kept blocks) merges tokens."""
-        return self.merge > 0 and (position + 1) % self.merge_every == 0
+        """Whether the block at `position` (0-based, among the kept blocks) merges tokens (ViTConfig.merges_after)."""
+        return self.merge > 0 and (position + 1) % self.merge_every == 0 and position < self.depth - 1
 
     @property
     def depth(self) -> int:
