@@ -3,6 +3,7 @@ import random
 
 import pytest
 
+from vitedge.models.vit import ViTConfig
 from vitedge.nas.knobs import prune, single_knob_configs
 from vitedge.nas.latency import Timing
 from vitedge.nas.search import Entry, Limits, choose, screen_set
@@ -168,9 +169,6 @@ def test_zero_shot_plausible_needs_every_changed_knob_value_above_the_floor(spac
 
 
 def test_a_deep_parent_merges_in_steps_of_three_blocks():
-    from vitedge.models.vit import ViTConfig
-    from vitedge.nas.space import default_space
-
     parent = ViTConfig(img_size=224, patch_size=16, embed_dim=192, depth=12, num_heads=3)
     space = default_space(parent, tuple(range(12)))
     assert space.merge_every == 3 and space.merge[0] == 0 and max(space.merge) <= 98
