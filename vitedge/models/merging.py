@@ -1,4 +1,7 @@
-"""Token merging (ToMe, Bolya et al. 2023): after each block's attention, merge the `r` most similar token pairs.
+"""Token merging (ToMe, Bolya et al. 2023): after a block's attention, merge the `r` most similar token pairs.
+
+Which blocks merge is the model's schedule (ViTConfig.merges_after: every `token_merge_every`-th block but the last);
+fewer, larger steps pay on CPUs, where each step is a few dozen small ops.
 
 Bipartite soft matching: tokens alternate between set A and set B; each A token finds its most similar B token
 (cosine of the attention keys, averaged over heads); the `r` A tokens with the closest match are averaged into their
@@ -6,7 +9,7 @@ B token (weighted by how many image patches each already stands for), the rest s
 merged. Attention then adds log(size) to its logits (proportional attention), so a merged token counts as the
 patches it holds. No training is needed: a pretrained ViT keeps most of its predictions at far fewer tokens.
 
-Written with dense ops only (ArgMax, TopK, Equal, CumSum, MatMul) instead of gather / scatter, so ONNX Runtime,
+Written with dense ops only (ArgMax, TopK, Equal, MatMul) instead of gather / scatter, so ONNX Runtime,
 OpenVINO and LiteRT all run it; the shapes are static for a given input size and `r`.
 """
 from __future__ import annotations
