@@ -13,7 +13,7 @@ from vitedge.artifact import SCHEMA, VERSION, Artifact, artifact_id, read_artifa
 from vitedge.console import log
 from vitedge.errors import ExportError, OutputExistsError, ParityError, VitedgeError
 from vitedge.export.base import EXPORTERS, Exporter
-from vitedge.export.parity import FP32_TOLERANCE, Tolerance, compare_outputs, parity_failures
+from vitedge.export.parity import FP32_TOLERANCE, Tolerance, compare_outputs, parity_failures, tolerance_for
 from vitedge.fileio import raise_if_storage, remove_stale_staging, staging_dir
 from vitedge.models.loaded import LoadedModel
 from vitedge.paths import model_stem, write_target
@@ -72,6 +72,7 @@ def export_model(model: LoadedModel, formats: list[str], out: Path, data, *, thr
     data_doc = data.describe()
     log(f"reference: {model.reference_runtime} FP32 on {len(data)} images from {data.source}")
     reference = reference_logits(model, data.batches(model.spec, 64))
+    tolerance = tolerance_for(model, tolerance)
     result = ExportResult(out, [])
     for fmt in formats:
         exporter = EXPORTERS.get(fmt)
@@ -175,7 +176,9 @@ def _check_parity(exporter: Exporter, artifact: Artifact, out: Path, data, refer
         figures = None
     else:
         failures = parity_failures(figures, reference, tolerance, classification=spec.task == "image-classification")
-    artifact.parity = {**(figures.to_dict() if figures else {}), "runtime": _runtime_label(exporter),
+    checked = {"abs_diff_checked": figures.abs_diff_of_share(tolerance.abs_diff_share)} \
+        if figures and tolerance.abs_diff_share < 1.0 else {}
+    artifact.parity = {**(figures.to_dict() if figures else {}), **checked, "runtime": _runtime_label(exporter),
                        "threads": threads, "passed": not failures, "tolerance": vars(tolerance)}
     if failures:
         message = f"{exporter.format}: {artifact.path} output '{artifact.outputs[0]['name']}' differs from PyTorch: " \
