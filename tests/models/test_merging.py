@@ -97,3 +97,21 @@ def test_every_format_runs_a_merging_vit_as_pytorch_does(tmp_path, fmt, every):
     run = exporter.open_runner(path, threads=1)
     got = per_image(run)(x) if fmt == "tflite" else run(x)
     assert np.abs(got - expected).max() < 1e-3, f"{fmt}: max difference {np.abs(got - expected).max()}"
+
+
+def test_a_spec_file_keeps_the_merge_schedule(tmp_path):
+    from safetensors.torch import save_file
+
+    from vitedge.models import load_model
+    from vitedge.models.specfile import spec_file_text
+
+    module = merging_vit(every=2)
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, tmp_path / "w.safetensors")
+    text = spec_file_text(module.cfg, SPEC, "stepped", "w.safetensors", None, "a merging ViT")
+    assert "token_merge_every = 2" in text
+    (tmp_path / "model.toml").write_text(text)
+    loaded = load_model(str(tmp_path / "model.toml"))
+    x = torch.from_numpy(_images())
+    assert loaded.module.cfg.token_merge_every == 2
+    with torch.no_grad():
+        assert torch.allclose(loaded.module(x), module(x), atol=1e-6)

@@ -118,6 +118,7 @@ def test_a_distilled_checkpoint_is_not_a_plain_vit(tmp_path):
     ({"dist_token": True, "head_dist": True, "global_pool": "avg"}, "head_dist needs dist_token = true and "
                                                                      "global_pool"),
     ({"reg_tokens": 4, "token_merge": 2}, "token_merge keeps only the class token"),
+    ({"token_merge": 2, "token_merge_every": 0}, "token_merge_every = 0 is not allowed"),
     ({"img_size": [28, 30]}, "img_size [28, 30] is not a multiple of patch_size 7"),
     ({"img_size": [28, 28, 28]}, "img_size = (28, 28, 28) is not allowed"),
     ({"reg_tokens": -1}, "reg_tokens = -1"),
