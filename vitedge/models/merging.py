@@ -19,6 +19,12 @@ import torch
 PROTECTED = 1  # leading tokens never merged: the class token
 
 
+def merges_after(block: int, depth: int, r: int, every: int) -> bool:
+    """Whether block `block` of `depth` merges `r` tokens after its attention: every `every`-th block but the last
+    (a merge there saves only the last MLP's work on the merged tokens, less than the step costs)."""
+    return r > 0 and (block + 1) % every == 0 and block < depth - 1
+
+
 def merge_count(tokens: int, r: int, protected: int = PROTECTED) -> int:
     """Tokens merged at a block that receives `tokens` tokens: r, capped so every A token but the protected one can
     merge at most once (ToMe's cap: half the tokens)."""

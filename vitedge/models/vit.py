@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import torch
 from torch import nn
 
-from vitedge.models.merging import merge_tokens, proportional_bias, size_weighted_mean
+from vitedge.models.merging import merge_tokens, merges_after, proportional_bias, size_weighted_mean
 
 ACTIVATIONS = {"gelu": lambda: nn.GELU(), "gelu_tanh": lambda: nn.GELU(approximate="tanh"), "relu": nn.ReLU}
 MAX_WIDTH = 65536  # embed_dim, MLP and head widths; the parameter count is bounded separately (models.size)
@@ -118,9 +118,8 @@ class ViTConfig:
         return 0 if self.no_embed_class else self.num_prefix_tokens
 
     def merges_after(self, block: int) -> bool:
-        """Whether block `block` merges tokens after its attention: every token_merge_every-th block but the last
-        (a merge there saves only the last MLP's work on the merged tokens, less than the merge step costs)."""
-        return self.token_merge > 0 and (block + 1) % self.token_merge_every == 0 and block < self.depth - 1
+        """Whether block `block` merges tokens after its attention (merging.merges_after)."""
+        return merges_after(block, self.depth, self.token_merge, self.token_merge_every)
 
     def heads_of(self, block: int) -> int:
         return self.block_heads[block] if self.block_heads else self.num_heads

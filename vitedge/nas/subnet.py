@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
+from vitedge.models.merging import merges_after
 from vitedge.models.vit import ViTConfig
 
 
@@ -34,8 +35,8 @@ class SubnetConfig:
             raise ValueError(f"every width and merge_every must be positive and merge >= 0: {self}")
 
     def merges_after(self, position: int) -> bool:
-        """Whether the block at `position` (0-based, among the kept blocks) merges tokens (ViTConfig.merges_after)."""
-        return self.merge > 0 and (position + 1) % self.merge_every == 0 and position < self.depth - 1
+        """Whether the block at `position` (0-based, among the kept blocks) merges tokens (merging.merges_after)."""
+        return merges_after(position, self.depth, self.merge, self.merge_every)
 
     @property
     def depth(self) -> int:
