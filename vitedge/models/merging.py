@@ -9,7 +9,7 @@ B token (weighted by how many image patches each already stands for), the rest s
 merged. Attention then adds log(size) to its logits (proportional attention), so a merged token counts as the
 patches it holds. No training is needed: a pretrained ViT keeps most of its predictions at far fewer tokens.
 
-Written with dense ops only (ArgMax, TopK, Equal, MatMul) instead of gather / scatter, so ONNX Runtime,
+Written with dense ops only (ArgMax, TopK, CumSum, Equal, MatMul) instead of gather / scatter, so ONNX Runtime,
 OpenVINO and LiteRT all run it; the shapes are static for a given input size and `r`.
 """
 from __future__ import annotations
@@ -39,26 +39,32 @@ def _one_hot(index: torch.Tensor, width: int, dtype: torch.dtype) -> torch.Tenso
 
 def merge_tokens(x: torch.Tensor, size: torch.Tensor | None, keys: torch.Tensor,
                  r: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Merge `r` tokens of x (B, N, C) whose sizes are size (B, N, 1) (None: all 1), matched by keys (B, N, K)."""
-    size = torch.ones_like(x[..., :1]) if size is None else size
-    r = merge_count(x.shape[1], r)
+    """Merge `r` tokens of x (B, N, C) whose sizes are size (B, N, 1) (None: all 1), matched by keys (B, N, K).
+
+    One (N - r, N) matrix says where each token goes (the kept A tokens first, in order, then the B tokens with the
+    A tokens merged into them); weighted by the sizes, a single MatMul then sums the features and a ReduceSum the
+    sizes, so the step writes two (N - r, C) tensors and otherwise only small ones."""
+    n = x.shape[1]
+    r = merge_count(n, r)
     if r == 0:
-        return x, size
+        return x, torch.ones_like(x[..., :1]) if size is None else size
     metric = keys / keys.norm(dim=-1, keepdim=True)
     scores = metric[:, ::2] @ metric[:, 1::2].transpose(-1, -2)  # (B, Na, Nb) cosine similarities in [-1, 1]
     best, match = scores.max(dim=-1)  # each A token's closest B token
-    best = torch.cat([torch.full_like(best[:, :PROTECTED], -2.0), best[:, PROTECTED:]], dim=1)
     na, nb = scores.shape[1], scores.shape[2]
-    merged = _one_hot(best.topk(r, dim=-1).indices, na, x.dtype).sum(dim=1)  # (B, Na): 1 where an A token merges
-    # the kept A tokens in their order: the na - r largest of (na - index) among the kept ones
-    kept = best.new_tensor(range(na, 0, -1)) * (1.0 - merged)
-    keep_rows = _one_hot(kept.topk(na - r, dim=-1).indices, na, x.dtype)  # (B, Na - r, Na)
-    into = (_one_hot(match, nb, x.dtype) * merged.unsqueeze(-1)).transpose(1, 2)  # (B, Nb, Na): A -> its B token
-    both = torch.cat([x * size, size], dim=-1)  # sums of features and of sizes travel together
-    a, b = both[:, ::2], both[:, 1::2]
-    out = torch.cat([keep_rows @ a, b + into @ a], dim=1)
-    new_size = out[..., -1:]
-    return out[..., :-1] / new_size, new_size
+    protect = torch.zeros(na, dtype=x.dtype, device=x.device)
+    protect[:PROTECTED] = -3.0  # below any cosine: never merged
+    merged = _one_hot((best + protect).topk(r, dim=-1).indices, na, x.dtype).sum(dim=1)  # (B, Na): 1 = merges
+    rank = (1.0 - merged).cumsum(dim=-1) - 1.0  # a kept A token's row among the kept ones
+    dest_a = rank + merged * (match.to(x.dtype) + (na - r) - rank)  # merged: its B token's row
+    dest_b = torch.arange(na, dtype=x.dtype, device=x.device) + (na - r)  # padded to Na when N is odd
+    dest = torch.stack([dest_a, dest_b.expand_as(dest_a)], dim=-1).flatten(1)[:, :n]  # (B, N): A, B interleaved
+    rows = torch.arange(n - r, dtype=x.dtype, device=x.device)
+    where = (dest.unsqueeze(1) == rows.unsqueeze(-1)).to(x.dtype)  # (B, N - r, N): token -> its row
+    if size is not None:
+        where = where * size.transpose(1, 2)
+    new_size = where.sum(dim=-1, keepdim=True)
+    return (where @ x) / new_size, new_size
 
 
 def proportional_bias(size: torch.Tensor) -> torch.Tensor:

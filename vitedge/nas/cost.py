@@ -20,8 +20,8 @@ MAC_FEATURES = ("linear_macs", "attention_macs", "merge_macs")
 
 def features(cfg: ViTConfig) -> np.ndarray:
     """Work counts of one image through `cfg` (batch 1), in FEATURES order. With token merging a merging block's MLP
-    and the next blocks run on fewer tokens; each merge step costs three dense (N/2 x N/2 x C) matmuls and a fixed
-    number of small ops (merge_steps)."""
+    and the next blocks run on fewer tokens; each merge step costs two dense matmuls (matching: N/2 x N/2 x head
+    width; sums: N' x N x C) and a fixed number of small ops (merge_steps)."""
     from vitedge.models.merging import merge_count
 
     patches = cfg.num_patches
@@ -36,9 +36,9 @@ def features(cfg: ViTConfig) -> np.ndarray:
         softmax += heads * tokens * tokens
         activations += tokens * (3 * dim + 5 * heads * hd)
         if cfg.merges_after(b):
-            merging += 3 * ((tokens + 1) // 2) * (tokens // 2) * dim
-            tokens -= merge_count(tokens, cfg.token_merge)
-            steps += 1
+            kept = tokens - merge_count(tokens, cfg.token_merge)
+            merging += ((tokens + 1) // 2) * (tokens // 2) * hd + kept * tokens * dim  # matching, then the sums
+            tokens, steps = kept, steps + 1
         linear += 2 * tokens * dim * hidden
         activations += tokens * (3 * dim + 3 * hidden)
     width = dim
