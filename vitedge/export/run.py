@@ -176,8 +176,9 @@ def _check_parity(exporter: Exporter, artifact: Artifact, out: Path, data, refer
         figures = None
     else:
         failures = parity_failures(figures, reference, tolerance, classification=spec.task == "image-classification")
-    checked = {"abs_diff_checked": figures.abs_diff_of_share(tolerance.abs_diff_share)} \
-        if figures and tolerance.abs_diff_share < 1.0 else {}
+    share = tolerance.abs_diff_share
+    checked = {"abs_diff_checked": figures.abs_diff_of_share(share),
+               "min_cosine_checked": figures.min_cosine_of_share(share)} if figures and share < 1.0 else {}
     artifact.parity = {**(figures.to_dict() if figures else {}), **checked, "runtime": _runtime_label(exporter),
                        "threads": threads, "passed": not failures, "tolerance": vars(tolerance)}
     if failures:

@@ -52,9 +52,10 @@ def merge_tokens(x: torch.Tensor, size: torch.Tensor | None, keys: torch.Tensor,
     scores = metric[:, ::2] @ metric[:, 1::2].transpose(-1, -2)  # (B, Na, Nb) cosine similarities in [-1, 1]
     best, match = scores.max(dim=-1)  # each A token's closest B token
     na, nb = scores.shape[1], scores.shape[2]
-    protect = torch.zeros(na, dtype=x.dtype, device=x.device)
-    protect[:PROTECTED] = -3.0  # below any cosine: never merged
-    merged = _one_hot((best + protect).topk(r, dim=-1).indices, na, x.dtype).sum(dim=1)  # (B, Na): 1 = merges
+    # below any cosine: never merged (a constant vector added instead, filled in place, was lost by OpenVINO's
+    # PyTorch frontend at batch >= 64)
+    best = torch.cat([torch.full_like(best[:, :PROTECTED], -2.0), best[:, PROTECTED:]], dim=1)
+    merged = _one_hot(best.topk(r, dim=-1).indices, na, x.dtype).sum(dim=1)  # (B, Na): 1 = merges
     rank = (1.0 - merged).cumsum(dim=-1) - 1.0  # a kept A token's row among the kept ones
     dest_a = rank + merged * (match.to(x.dtype) + (na - r) - rank)  # merged: its B token's row
     dest_b = torch.arange(na, dtype=x.dtype, device=x.device) + (na - r)  # padded to Na when N is odd
