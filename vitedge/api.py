@@ -27,11 +27,12 @@ SAMPLE_IMAGES_COUNT = 256
 def resolve_eval_data(model: LoadedModel, data: str | None, samples: int | None) -> Dataset:
     """The user's data; else the built-in model's held-out set; else real sample images without labels."""
     if data:
-        dataset = load_dataset(data, model.spec, limit=DEFAULT_PARITY_SAMPLES if samples is None else samples)
+        dataset = load_dataset(data, model.spec, limit=DEFAULT_PARITY_SAMPLES if samples is None else samples,
+                               spread=True)
         return check_labels(dataset, model_classes(model), model.name)
     own = default_data(model.name, "eval")
     if own:
-        return load_dataset(own, model.spec, limit=samples)
+        return load_dataset(own, model.spec, limit=samples, spread=True)
     if not Path(sample_images()).is_file():
         raise DataError(f"no --data given for {model.name} and the sample images {sample_images()} are missing",
                         "pass --data with images for this model (folder of class folders, .npz or IDX)")
@@ -154,7 +155,7 @@ def _data_for(model: LoadedModel, arg: str | None, split: str, limit: int | None
     if arg is None:
         raise DataError(f"{flag} is required for {model.name}",
                         f"pass {flag} DATA (class-folder tree, .npz or IDX, optionally PATH[START:END])")
-    return check_labels(load_dataset(arg, model.spec, limit=limit), model_classes(model), model.name)
+    return check_labels(load_dataset(arg, model.spec, limit=limit, spread=True), model_classes(model), model.name)
 
 
 def _check_calibration(calib: Dataset, evaluation: Dataset, allow_overlap: bool, needs_calibration: bool) -> None:

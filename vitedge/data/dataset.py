@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from vitedge.data.preprocess import array_to_nchw, check_spec, normalize
+from vitedge.data.rows import loaded
 from vitedge.data.sources import RawData, decode_images, parse_source, read_source
 from vitedge.errors import DataError
 
 if TYPE_CHECKING:
     from vitedge.models.spec import IOSpec
+
+
+SPREAD_SEED = 0
 
 
 @dataclass
@@ -24,6 +28,7 @@ class Dataset:
     labels: np.ndarray | None
     source: str
     class_names: list[str] | None = None
+    selection: str = "all"  # which images of the source: all, the first N, or N spread over it (seeded)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -40,7 +45,8 @@ class Dataset:
 
     def describe(self) -> dict:
         """Identity of the data for artifacts.json and reports."""
-        return {"source": self.source, "sha256": self.sha256(), "count": len(self), "labelled": self.labels is not None}
+        return {"source": self.source, "sha256": self.sha256(), "count": len(self), "labelled": self.labels is not None,
+                "selection": self.selection}
 
     def batches(self, spec: IOSpec, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield (float32 N x C x H x W normalized as (x / 255 - mean) / std, labels or None)."""
@@ -58,26 +64,39 @@ class Dataset:
             yield normalize(self.images[start:stop], spec), labels
 
 
-def load_dataset(arg: str | Path, spec: IOSpec, limit: int | None = None) -> Dataset:
+def load_dataset(arg: str | Path, spec: IOSpec, limit: int | None = None, spread: bool = False) -> Dataset:
     """Load `arg` (folder / .npz / IDX, optionally `PATH[START:END]`) at `spec`'s input geometry.
 
-    `limit` keeps the first `limit` images after slicing.
+    `limit` keeps the first `limit` images after slicing; with `spread`, `limit` images spread over the slice
+    (spread_indices: seeded, stratified by label), so a subset of a class-folder tree is not its first few classes.
     """
     check_spec(spec)
     if limit is not None and limit < 1:
         raise DataError(f"{arg}: limit must be a positive number of images, got {limit}", "omit it to use all images")
     path, bounds = parse_source(arg)
     raw = read_source(path, spec)
-    selected = _select(raw, bounds, limit, str(arg), path).loaded()  # only the selected rows are read
+    selected = _select(raw, bounds, limit, spread, str(arg), path).loaded()  # only the selected rows are read
+    total = len(raw.select(bounds)) if bounds is not None else len(raw)
     if isinstance(selected.images, np.ndarray):
         images = array_to_nchw(selected.images, spec)
     else:
         images = decode_images(selected.images, spec)
-    return Dataset(images, selected.labels, str(arg), selected.class_names)
+    return Dataset(images, selected.labels, str(arg), selected.class_names, _selection(len(images), total, spread,
+                                                                                   selected.labels is not None))
 
 
-def _select(raw: RawData, bounds: slice | None, limit: int | None, source: str, path: Path) -> RawData:
-    """Apply the slice, then the limit; refuse an empty result."""
+def _selection(count: int, total: int, spread: bool, labelled: bool) -> str:
+    if count == total:
+        return "all"
+    if not spread:
+        return f"the first {count} of {total}"
+    how = "stratified by label" if labelled else "uniform"
+    return f"{count} of {total} spread over them (seed {SPREAD_SEED}, {how})"
+
+
+def _select(raw: RawData, bounds: slice | None, limit: int | None, spread: bool, source: str,
+            path: Path) -> RawData:
+    """Apply the slice, then the limit (the first images, or spread); refuse an empty result."""
     if len(raw) == 0:
         raise DataError(f"{path}: holds no images", "pass a dataset with at least one image")
     selected = raw.select(bounds) if bounds is not None else raw
@@ -86,7 +105,24 @@ def _select(raw: RawData, bounds: slice | None, limit: int | None, source: str, 
             f"{path}: the slice in {source!r} selects no images (the data holds {len(raw)})",
             f"use START:END with 0 <= START < END <= {len(raw)}",
         )
-    return selected.select(slice(0, limit)) if limit is not None else selected
+    if limit is None or limit >= len(selected):
+        return selected
+    if not spread:
+        return selected.select(slice(0, limit))
+    return selected.take(spread_indices(loaded(selected.labels), len(selected), limit))
+
+
+def spread_indices(labels: np.ndarray | None, count: int, limit: int, seed: int = SPREAD_SEED) -> np.ndarray:
+    """`limit` of `count` indices, sorted: with labels, round-robin over the classes (each class's images in a seeded
+    order, the classes too), so every class gets limit / classes images or all it has; without, a seeded sample."""
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return np.sort(rng.choice(count, size=limit, replace=False))
+    classes = [np.flatnonzero(labels == c) for c in rng.permutation(np.unique(labels))]
+    queues = [rng.permutation(members) for members in classes]
+    depth = max(len(q) for q in queues)
+    order = [q[i] for i in range(depth) for q in queues if i < len(q)]  # round i takes each class's i-th image
+    return np.sort(np.asarray(order[:limit], dtype=np.int64))
 
 
 def check_labels(data: Dataset | None, classes: int | None, model_name: str) -> Dataset | None:

@@ -49,9 +49,23 @@ class RawData:
         labels = None if self.labels is None else self.labels[index]
         return RawData(self.images[index], labels, self.class_names)
 
+    def take(self, indices: np.ndarray) -> RawData:
+        """The images (and labels) at sorted `indices`; Rows are read once over the span the indices cover."""
+        return RawData(_take(self.images, indices), None if self.labels is None else _take(self.labels, indices),
+                       self.class_names)
+
     def loaded(self) -> RawData:
         """Rows read from their file (only the selected ones); arrays and file lists unchanged."""
         return RawData(loaded(self.images), loaded(self.labels), self.class_names)
+
+
+def _take(values, indices: np.ndarray):
+    if isinstance(values, list):
+        return [values[i] for i in indices]
+    if isinstance(values, Rows):
+        first = int(indices[0])
+        return values[first:int(indices[-1]) + 1].load()[indices - first]
+    return values[indices]
 
 
 def parse_source(arg: str | Path) -> tuple[Path, slice | None]:

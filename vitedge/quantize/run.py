@@ -228,7 +228,7 @@ def _quantization_doc(ctx: QuantizeContext, outcome: FallbackResult, layers: lis
     doc = {"scheme": outcome.scheme.to_dict(), "layers_quantized": len(layers) - len(outcome.scheme.keep_float),
            "float_groups": outcome.float_ops or list(groups), "seconds": round(seconds, 3),
            "calibration": {"source": ctx.calib.source, "sha256": ctx.calib.sha256(), "count": len(ctx.calib),
-                           "image_hashes": sorted(image_hashes(ctx.calib))}
+                           "selection": ctx.calib.selection, "image_hashes": sorted(image_hashes(ctx.calib))}
            if outcome.scheme.needs_calibration else None}
     if ctx.gate.active and outcome.scheme.precision == "int8":
         doc["fallback"] = {**ctx.gate.to_dict(), "met": outcome.met, "steps": outcome.steps,
