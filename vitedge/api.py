@@ -17,6 +17,7 @@ from vitedge.lock import locks
 from vitedge.models import LoadedModel, load_model
 from vitedge.quantize.run import QuantizeResult, quantize_artifacts
 from vitedge.quantize.scheme import Scheme
+from vitedge.schema import DEFAULT_SMOOTHQUANT
 from vitedge.schema import ARTIFACT_FORMATS, ARTIFACT_PRECISIONS
 
 
@@ -62,16 +63,16 @@ DEFAULT_CALIBRATION_SAMPLES = 300
 @locks("out", "quantize", {"source": "SOURCE", "weights": "--weights", "calib": "--calib",
                                 "eval_data": "--eval"})
 def quantize(source: str, formats: str = "all", precisions: str = "fp16,int8", int8_modes: str = "static",
-             calibration_method: str = "minmax", per_channel: bool = True, calib: str | None = None,
+             calibration_method: str = "percentile", per_channel: bool = True, calib: str | None = None,
              calib_samples: int | None = None, eval_data: str | None = None, eval_samples: int | None = None,
              max_drop: float | None = None, out: str | Path = "runs/quantize", weights: str | None = None,
              threads: int | None = None, force: bool = False, resume: bool = False,
              allow_overlap: bool = False, nncf_accuracy_control: bool = False,
-             min_agreement: float | None = None) -> QuantizeResult:
+             min_agreement: float | None = None, smoothquant: float = DEFAULT_SMOOTHQUANT) -> QuantizeResult:
     """`vitedge quantize`: FP32 artifacts (exported here, or from an export's artifacts.json) -> FP16 / INT8."""
     out = Path(out)
     previous_artifacts(out, force, resume)  # refuse a used --out before any work
-    schemes = parse_schemes(precisions, int8_modes, calibration_method, per_channel)
+    schemes = parse_schemes(precisions, int8_modes, calibration_method, per_channel, smoothquant)
     chosen = parse_formats(formats)
     model, export_doc = _model_and_export(source, weights)
     calib_samples = DEFAULT_CALIBRATION_SAMPLES if calib_samples is None else calib_samples  # 0 is refused, not 300
@@ -95,7 +96,8 @@ def quantize(source: str, formats: str = "all", precisions: str = "fp16,int8", i
                               nncf_accuracy_control=nncf_accuracy_control, min_agreement=min_agreement)
 
 
-def parse_schemes(precisions: str, int8_modes: str, calibration: str, per_channel: bool) -> list[Scheme]:
+def parse_schemes(precisions: str, int8_modes: str, calibration: str, per_channel: bool,
+                  smoothquant: float = DEFAULT_SMOOTHQUANT) -> list[Scheme]:
     from vitedge.names import name_list
     from vitedge.quantize.scheme import INT8_MODES, PRECISIONS
 
@@ -105,7 +107,7 @@ def parse_schemes(precisions: str, int8_modes: str, calibration: str, per_channe
     for precision in chosen:
         if precision == "fp32":
             continue  # the FP32 artifacts are always part of the output
-        schemes += [Scheme(precision, mode, per_channel, calibration) for mode in
+        schemes += [Scheme(precision, mode, per_channel, calibration, smoothquant=smoothquant) for mode in
                     (modes if precision == "int8" else ["static"])]
     return schemes
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vitedge import __version__
 from vitedge.errors import VitedgeError
+from vitedge.schema import DEFAULT_SMOOTHQUANT
 
 DEMO_OUT = "runs/demo"
 INTERNAL_ERROR = 3  # an unexpected exception: a bug, never the user's input
@@ -47,6 +48,7 @@ seed_int = _number_type(int, 0, 2 ** 32 - 1)
 positive_float = _number_type(float, 0, low_open=True)
 non_negative_float = _number_type(float, 0)
 percentage_points = _number_type(float, 0, 100)  # an accuracy drop
+smoothquant_alpha = _number_type(float, 0, 1)
 unit_interval = _number_type(float, 0, 1)
 open_fraction = _number_type(float, 0, 1, low_open=True, high_open=True)
 
@@ -97,8 +99,13 @@ def _add_quantize(sub) -> None:
                         "AVX512-BF16 / AMX-BF16)")
     p.add_argument("--int8", default="static", dest="int8_modes",
                    help="int8 schemes, comma-separated: static (default), dynamic, full-integer")
-    p.add_argument("--calibration-method", default="minmax", choices=("minmax", "entropy", "percentile"))
+    p.add_argument("--calibration-method", default="percentile", choices=("minmax", "entropy", "percentile"),
+                   help="activation ranges for static INT8 (default: percentile; ORT 99.999th of |x|, LiteRT a "
+                        "histogram observer)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales (default: per-channel)")
+    p.add_argument("--smoothquant", type=smoothquant_alpha, default=DEFAULT_SMOOTHQUANT, metavar="ALPHA",
+                   help=f"static INT8: SmoothQuant alpha folded into the model first, 0 = none "
+                        f"(default: {DEFAULT_SMOOTHQUANT})")
     p.add_argument("--calib", help="calibration images (default: the built-in model's calibration set)")
     p.add_argument("--calib-samples", type=positive_int, help="calibration images used (default: 300)")
     p.add_argument("--eval", dest="eval_data", help="held-out labelled images (default: the built-in model's)")
@@ -122,7 +129,8 @@ def _run_quantize(args) -> int:
     result = api.quantize(
         args.source, args.format, args.precision, args.int8_modes, args.calibration_method, not args.per_tensor,
         args.calib, args.calib_samples, args.eval_data, args.eval_samples, args.max_drop, args.out, args.weights,
-        args.threads, args.force, args.resume, args.allow_overlap, args.nncf_accuracy_control, args.min_agreement)
+        args.threads, args.force, args.resume, args.allow_overlap, args.nncf_accuracy_control, args.min_agreement,
+        args.smoothquant)
     print(quantize_table(result.artifacts))
     if result.written:
         print(f"\nwrote {result.written}")

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vitedge.errors import VitedgeError
-from vitedge.schema import ARTIFACT_FORMATS, ARTIFACT_PRECISIONS, SchemaError, number
+from vitedge.schema import ARTIFACT_FORMATS, ARTIFACT_PRECISIONS, DEFAULT_SMOOTHQUANT, SchemaError, number
 
 FORMATS = ARTIFACT_FORMATS
 PRECISIONS = ARTIFACT_PRECISIONS
@@ -64,8 +64,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
                 "alpha": (float, 0.7), "hard": (bool, False), "seed": (int, 0)},
     "export": {"formats": (list, list(FORMATS))},
     "quantize": {"precisions": (list, ["fp16", "bf16", "int8"]), "int8": (list, ["static", "dynamic"]),
-                 "calibration_method": (CALIBRATION_METHODS, "minmax"), "per_channel": (bool, True),
-                 "max_drop": (float, None), "min_agreement": (float, None)},
+                 "calibration_method": (CALIBRATION_METHODS, "percentile"), "per_channel": (bool, True),
+                 "smoothquant": (float, DEFAULT_SMOOTHQUANT), "max_drop": (float, None), "min_agreement": (float, None)},
     "validate": {"gates": (str, None)},
     "bench": {"targets": (list, ["x86-cpu"]), "threads": (int, None)},
 }
@@ -80,7 +80,7 @@ RANGES = {("data", "calib_samples"): (1, None, False), ("data", "eval_samples"):
           ("distill", "epochs"): (1, None, False), ("distill", "batch_size"): (1, None, False),
           ("distill", "lr"): (0, 10, True), ("distill", "temperature"): (0, 1000, True),
           ("distill", "alpha"): (0, 1, False), ("distill", "seed"): (0, None, False),
-          ("quantize", "max_drop"): (0, 100, False), ("quantize", "min_agreement"): (0, 100, False),
+          ("quantize", "max_drop"): (0, 100, False), ("quantize", "smoothquant"): (0, 1, False), ("quantize", "min_agreement"): (0, 100, False),
           ("bench", "threads"): (1, 4096, False)}
 LIST_CHOICES = {("export", "formats"): FORMATS, ("quantize", "precisions"): PRECISIONS,
                 ("quantize", "int8"): INT8_MODES}

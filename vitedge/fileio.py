@@ -124,6 +124,13 @@ def raise_if_storage(exc: BaseException, where: str | Path) -> None:
 
 
 @functools.cache
+@functools.cache
+def process_cache(purpose: str) -> Path:
+    """One folder per `purpose` for the whole process (process_scratch makes a new one per call): what is written
+    there under a content key is found again by later calls."""
+    return process_scratch(purpose)
+
+
 def process_scratch(purpose: str) -> Path:
     """One temporary folder per `purpose` for this process (calibration ranges, FP32 ONNX copies, ...), removed at
     exit: nothing of it lands in an output folder."""

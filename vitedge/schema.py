@@ -135,6 +135,7 @@ def _shown(value) -> str:
 
 ARTIFACT_FORMATS = ("onnx", "openvino", "tflite")  # the formats an artifact record may hold
 ARTIFACT_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+DEFAULT_SMOOTHQUANT = 0.8  # static INT8's SmoothQuant alpha: measured on the real DeiT-Tiny (quantize/smooth.py)
 ARTIFACT_STAGES = ("export", "quantize")  # the stages that write artifacts
 ARTIFACTS_HINT = ("re-run the stage that wrote it (vitedge export or quantize, with --force) instead of editing it "
                   "by hand")

@@ -29,7 +29,7 @@ def test_quantize_onnx_prints_table_and_records_recipe(tmp_path, capsys):
     doc = json.loads((tmp_path / "q" / "artifacts.json").read_text())
     int8 = next(a for a in doc["artifacts"] if a["precision"] == "int8")
     assert int8["quantization"]["scheme"] == {"precision": "int8", "mode": "static", "per_channel": True,
-                                              "calibration": "minmax", "keep_float": []}
+                                              "calibration": "percentile", "keep_float": [], "smoothquant": 0.8}
     assert int8["quantization"]["calibration"]["count"] == 200 and int8["accuracy"]["samples"] == 500
 
 

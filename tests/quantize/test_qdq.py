@@ -8,7 +8,8 @@ from tests.conftest import CALIB_DATA
 from vitedge.data import load_dataset
 from vitedge.export.onnx import OnnxExporter
 from vitedge.quantize.base import QuantInput
-from vitedge.quantize.finegrained import KLObjective, fine_grained, mean_kl, run_onnx, split_calibration
+from vitedge.quantize.finegrained import (MAX_FLOAT_SHARE, MIN_COST_SHARE, KLObjective, fine_grained, mean_kl, run_onnx,
+                                           split_calibration)
 from vitedge.quantize.onnx import OnnxQuantizer
 from vitedge.quantize.qdq import op_label, quantized_ops, weight_op_macs, with_float_ops
 from vitedge.quantize.scheme import Scheme
@@ -122,3 +123,18 @@ def test_unmet_gate_ships_the_step_closest_to_it(models, tmp_path):
     result = fine_grained(qdq, fp32, Scheme("int8"), objective, gate)
     assert not result.met and len(result.steps) >= 2
     assert result.path.name == "m1.onnx" and len(result.float_ops) == 1 and result.evaluation["drop_pp"] == 0.4
+
+
+def test_the_fallback_ranks_by_kl_per_mac_share_and_keeps_within_the_float_share(models, tmp_path):
+    fp32, qdq, images = models
+    objective = KLObjective(images, run_onnx(fp32, images, 2), 2)
+
+    def gate(model, kept):  # never passes: the loop runs until no op fits the float share any more
+        return tmp_path / f"m{len(kept)}.onnx", {"drop_pp": 1.0, "top1_agreement": 0.9}, False
+
+    result = fine_grained(qdq, fp32, Scheme("int8"), objective, gate)
+    assert all(step["float_mac_share"] <= MAX_FLOAT_SHARE for step in result.steps)
+    ops = {op.label: op for op in quantized_ops(qdq, fp32)}
+    total = sum(op.macs for op in ops.values())
+    per_share = [gain / max(ops[label].macs / total, MIN_COST_SHARE) for label, gain in result.sensitivity.items()]
+    assert per_share == sorted(per_share, reverse=True)

@@ -6,18 +6,24 @@ so activation x activation MatMuls (q @ k^T, attn @ v) are excluded by name; by 
 MatMul's output to int8 before its bias Add and the residual stream, which on the real DeiT-Tiny cost 1.2 pp top-1
 (95.0% agreement): with OpTypesToExcludeOutputQuantization the outputs stay float (ORT fuses DQ + MatMul into
 MatMulIntegerToFloat, as fast), +0.4 pp and 96.8% agreement.
+
+Recipe measured on the real DeiT-Tiny (300 calibration images of classes 0-499, logit KL from FP32 on classes
+500-999, no op in float): MinMax ranges 0.0071, Percentile 0.0047, Entropy 0.039; SmoothQuant (smooth.py) before
+Percentile: alpha 0.5 0.0041, 0.8 0.0037 (97.6% agreement, 0.0 pp), 0.9 0.0039. Percentile + alpha 0.8 is the
+default (`Scheme.smoothquant`, `--calibration-method`).
 """
 from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from vitedge.errors import ExportError, VitedgeError
 from vitedge.export.base import quiet_converters, require
-from vitedge.fileio import process_scratch, raise_if_storage
+from vitedge.fileio import process_cache, process_scratch, raise_if_storage
 from vitedge.paths import model_stem
 from vitedge.quantize.base import QUANTIZERS, QuantInput, unavailable_here
 from vitedge.quantize.scheme import Scheme
@@ -37,6 +43,16 @@ def weight_bearing_nodes(model) -> list[str]:
 def activation_matmuls(model) -> list[str]:
     weights = set(weight_bearing_nodes(model))
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in weights]
+
+
+def float_model_path(inp: QuantInput, scheme: Scheme, threads: int = 2) -> Path:
+    """The FP32 ONNX model the INT8 one is made from: `inp`'s, with SmoothQuant folded in when `scheme` asks (its
+    float weights are also what the fallback puts back)."""
+    from vitedge.quantize.smooth import smoothed_onnx_file
+
+    if not scheme.smooths:
+        return inp.fp32_path
+    return smoothed_onnx_file(inp.fp32_path, inp.calibration, scheme.smoothquant, threads)
 
 
 class _Batches:
@@ -106,6 +122,7 @@ class OnnxQuantizer:
     def _static(self, inp: QuantInput, scheme: Scheme, out: Path) -> None:
         onnx = require("onnx", "onnx")
         quantization = require("onnxruntime.quantization", "onnx")
+        inp = replace(inp, fp32_path=float_model_path(inp, scheme))
         model = onnx.load(str(inp.fp32_path))
         full = scheme.mode == "full-integer"
         op_types = None if full else list(WEIGHT_OPS)
@@ -130,7 +147,7 @@ class OnnxQuantizer:
         128 bins for 128 quantized bins, a single candidate threshold, i.e. MinMax's ranges."""
         key = hashlib.sha256(f"{inp.fp32_path.resolve()}|{inp.fp32_path.stat().st_mtime_ns}|{method.name}|{op_types}"
                              .encode() + inp.calibration.tobytes()).hexdigest()[:16]
-        cache = process_scratch("ort-ranges") / f"{key}.json"
+        cache = process_cache("ort-ranges") / f"{key}.json"
         if cache.is_file():
             return cache
         quantization = require("onnxruntime.quantization", "onnx")

@@ -64,8 +64,13 @@ def qdq_fallback(fmt: str, inp: QuantInput, scheme: Scheme, staging: Path, evalu
     first = staging / "qdq"
     first.mkdir()
     qdq_path = qdq_model(replace(inp, calibration=ranges), scheme, first)
-    qdq, fp32 = onnx.load(str(qdq_path)), onnx.load(str(fp32_onnx(inp)))
+    from vitedge.quantize.onnx import float_model_path
+
+    fp32 = onnx.load(str(fp32_onnx(inp)))
     objective = KLObjective(held_out, run_onnx(fp32, held_out, threads), threads)
+    # the float ops the fallback puts back take their weights from the model the QDQ one was made from
+    fp32 = onnx.load(str(float_model_path(replace(inp, fp32_path=fp32_onnx(inp), calibration=ranges), scheme)))
+    qdq = onnx.load(str(qdq_path))
     tries = iter(range(1, 100_000))
 
     def check(model, kept: list[str]) -> tuple[Path, dict, bool]:
