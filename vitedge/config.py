@@ -28,6 +28,7 @@
     int8 = ["static", "dynamic"]               # dynamic-range too: on XNNPACK (LiteRT) it ran fastest (peers.md)
     max_drop = 0.3                             # pp; the accuracy-aware fallback keeps layers in float to meet it
     # min_agreement = 97                       # optional: % of eval images whose top-1 must match FP32's
+    # smoothquant = 0.8                        # static INT8's SmoothQuant alpha (0 = off); calibration_method too
 
     [validate]
     gates = "gates.toml"                       # optional; default: vitedge's gates
