@@ -66,7 +66,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "export": {"formats": (list, list(FORMATS))},
     "quantize": {"precisions": (list, ["fp16", "bf16", "int8"]), "int8": (list, ["static", "dynamic"]),
                  "calibration_method": (CALIBRATION_METHODS, "percentile"), "per_channel": (bool, True),
-                 "smoothquant": (float, DEFAULT_SMOOTHQUANT), "max_drop": (float, None), "min_agreement": (float, None)},
+                 "smoothquant": (float, DEFAULT_SMOOTHQUANT), "max_drop": (float, None),
+                 "min_agreement": (float, None)},
     "validate": {"gates": (str, None)},
     "bench": {"targets": (list, ["x86-cpu"]), "threads": (int, None)},
 }
@@ -81,7 +82,8 @@ RANGES = {("data", "calib_samples"): (1, None, False), ("data", "eval_samples"):
           ("distill", "epochs"): (1, None, False), ("distill", "batch_size"): (1, None, False),
           ("distill", "lr"): (0, 10, True), ("distill", "temperature"): (0, 1000, True),
           ("distill", "alpha"): (0, 1, False), ("distill", "seed"): (0, None, False),
-          ("quantize", "max_drop"): (0, 100, False), ("quantize", "smoothquant"): (0, 1, False), ("quantize", "min_agreement"): (0, 100, False),
+          ("quantize", "max_drop"): (0, 100, False), ("quantize", "smoothquant"): (0, 1, False),
+          ("quantize", "min_agreement"): (0, 100, False),
           ("bench", "threads"): (1, 4096, False)}
 LIST_CHOICES = {("export", "formats"): FORMATS, ("quantize", "precisions"): PRECISIONS,
                 ("quantize", "int8"): INT8_MODES}

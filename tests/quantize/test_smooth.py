@@ -10,7 +10,7 @@ from vitedge.models.spec import IOSpec
 from vitedge.models.vit import ViTConfig, VisionTransformer
 from vitedge.quantize.finegrained import run_onnx
 from vitedge.quantize.smooth import (onnx_activation_absmax, smooth_module, smooth_onnx, smoothable_pairs,
-                                     smoothing_scales)
+                                     smoothed_module, smoothing_scales)
 
 SPEC = IOSpec(input_size=(1, 28, 28), mean=(0.5,), std=(0.5,), labels=tuple("0123456789"))
 
@@ -72,3 +72,10 @@ def test_a_graph_without_layernorm_matmul_pairs_is_left_as_it_is():
     model = onnx.helper.make_model(graph)
     smoothed, count = smooth_onnx(model, np.ones((2, 4), np.float32), 0.8, threads=1)
     assert count == 0 and smoothed.SerializeToString() == model.SerializeToString()
+
+
+def test_the_smoothed_module_is_made_once_per_module_images_and_alpha():
+    module, x = vit_with_outlier_channels(), images()
+    first = smoothed_module(module, x, 0.8)
+    assert smoothed_module(module, x, 0.8) is first
+    assert smoothed_module(module, x, 0.5) is not first and smoothed_module(module, x[:8], 0.8) is not first

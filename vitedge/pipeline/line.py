@@ -120,8 +120,8 @@ def _quantize(config: PipelineConfig, line: ModelLine, folder: Path, resume: boo
     q = config["quantize"]
     result = api.quantize(str(line.folder("export")), formats=",".join(config["export"]["formats"]),
                           precisions=",".join(q["precisions"]), int8_modes=",".join(q["int8"]),
-                          calibration_method=q["calibration_method"], per_channel=q["per_channel"], smoothquant=q["smoothquant"],
-                          calib=line.calib,
+                          calibration_method=q["calibration_method"], per_channel=q["per_channel"],
+                          smoothquant=q["smoothquant"], calib=line.calib,
                           calib_samples=config["data"]["calib_samples"], eval_data=line.eval,
                           eval_samples=config["data"]["eval_samples"], max_drop=q["max_drop"],
                           min_agreement=q["min_agreement"], out=folder,

@@ -52,7 +52,8 @@ class KLObjective:
         return mean_kl(self.reference, run_onnx(model, self.inputs, self.threads))
 
 
-def run_onnx(model, inputs: np.ndarray, threads: int) -> np.ndarray:
+def run_onnx(model, inputs: np.ndarray, threads: int, names: list[str] | None = None):
+    """The model's first output on `inputs` (ONNX Runtime, from memory); with `names`, those tensors by name."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -60,7 +61,10 @@ def run_onnx(model, inputs: np.ndarray, threads: int) -> np.ndarray:
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     first = session.get_inputs()[0]
     step = 1 if first.shape[0] == 1 else BATCH  # an ONNX source may fix its batch at 1
-    return np.concatenate([session.run(None, {first.name: inputs[i:i + step]})[0] for i in range(0, len(inputs), step)])
+    batches = [session.run(names, {first.name: inputs[i:i + step]}) for i in range(0, len(inputs), step)]
+    if names is None:
+        return np.concatenate([outputs[0] for outputs in batches])
+    return {name: np.concatenate([outputs[k] for outputs in batches]) for k, name in enumerate(names)}
 
 
 def mean_kl(reference: np.ndarray, outputs: np.ndarray) -> float:

@@ -165,7 +165,8 @@ def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, 
 
 
 QDQ_FORMATS = ("onnx", "openvino")  # static INT8 from one ONNX Runtime QDQ model: qdq_route.py
-QDQ_RECIPE = "ort-qdq, float outputs, op-level fallback by KL per MAC share"  # in the artifact id: older artifacts are redone
+# in the artifact id: older artifacts are redone
+QDQ_RECIPE = "ort-qdq, float outputs, op-level fallback by KL per MAC share"
 
 
 def _is_static_int8(scheme: Scheme) -> bool:

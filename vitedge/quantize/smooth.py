@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 SCALE_LIMITS = (1e-2, 1e2)  # a scale outside moves too much into one side: clipped
-CALIBRATION_BATCH = 32
+CALIBRATION_BATCH = 32  # images per forward pass when the PyTorch module is measured
 
 
 def smoothing_scales(activation_absmax: np.ndarray, weight_absmax: np.ndarray, alpha: float) -> np.ndarray:
@@ -68,23 +68,15 @@ def smoothable_pairs(model) -> list[tuple[object, list[object]]]:
 def onnx_activation_absmax(model, names: list[str], images: np.ndarray, threads: int) -> dict[str, np.ndarray]:
     """Per-channel max |value| (last axis) of the tensors `names` over `images`, run in ONNX Runtime."""
     import onnx
-    import onnxruntime as ort
+
+    from vitedge.quantize.finegrained import run_onnx
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     for name in names:
         probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    first = session.get_inputs()[0]
-    step = 1 if first.shape[0] == 1 else CALIBRATION_BATCH
-    absmax = {name: 0.0 for name in names}
-    for start in range(0, len(images), step):
-        values = session.run(names, {first.name: images[start:start + step]})
-        for name, value in zip(names, values):
-            absmax[name] = np.maximum(absmax[name], np.abs(value).reshape(-1, value.shape[-1]).max(axis=0))
-    return absmax
+    values = run_onnx(probe, images, threads, names)
+    return {name: np.abs(value).reshape(-1, value.shape[-1]).max(axis=0) for name, value in values.items()}
 
 
 def smooth_onnx(model, images: np.ndarray, alpha: float, threads: int):
@@ -162,6 +154,19 @@ def torch_pairs(module) -> list[tuple[object, object]]:
             if isinstance(norm, nn.LayerNorm) and norm.elementwise_affine and isinstance(linear, nn.Linear):
                 pairs.append((norm, linear))
     return pairs
+
+
+_MODULES: dict[tuple, tuple[object, object]] = {}  # (id(module), alpha, images) -> (module, its smoothed copy)
+
+
+def smoothed_module(module, images: np.ndarray, alpha: float):
+    """smooth_module's copy, made once per (module, images, alpha) in this process: a fallback that converts the
+    model again per try does not measure the calibration images again."""
+    key = (id(module), alpha, hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest())
+    kept = _MODULES.get(key)
+    if kept is None or kept[0] is not module:
+        kept = _MODULES[key] = (module, smooth_module(module, images, alpha)[0])
+    return kept[1]
 
 
 def smooth_module(module, images: np.ndarray, alpha: float):

@@ -1,9 +1,10 @@
 """TFLite quantization without TensorFlow.
 
 int8 static: litert-torch PT2E on the module with SmoothQuant folded in (smooth.py), int8 weights and calibrated
-int8 activations on Linear / Conv (min-max or histogram observers; the converter also runs the GELU between fc1 and fc2 in int8; LayerNorm, Softmax and Q.K^T stay float),
-int8 model input and output. fp16 (float16 weights), int8 dynamic and int8 full-integer (min-max calibration):
-ai-edge-quantizer recipes on the FP32 .tflite, float32 IO. Layer names are module paths (`blocks.3.attn.qkv`).
+int8 activations on Linear / Conv (min-max or histogram observers; the converter also runs the GELU between fc1 and
+fc2 in int8; LayerNorm, Softmax and Q.K^T stay float), int8 model input and output. fp16 (float16 weights), int8
+dynamic and int8 full-integer (min-max calibration): ai-edge-quantizer recipes on the FP32 .tflite, float32 IO.
+Layer names are module paths (`blocks.3.attn.qkv`).
 """
 from __future__ import annotations
 
@@ -132,9 +133,9 @@ def _pt2e_static(inp: QuantInput, scheme: Scheme) -> bytes:
     quantizer = _pt2e_quantizer(scheme)
     model = inp.model
     if scheme.smooths:
-        from vitedge.quantize.smooth import smooth_module
+        from vitedge.quantize.smooth import smoothed_module
 
-        model = dataclasses.replace(model, module=smooth_module(model.module, inp.calibration, scheme.smoothquant)[0])
+        model = dataclasses.replace(model, module=smoothed_module(model.module, inp.calibration, scheme.smoothquant))
     prepared = ao.prepare_pt2e(_trace(model), quantizer)
     calibration = np.ascontiguousarray(inp.calibration, np.float32)
     with torch.no_grad():
