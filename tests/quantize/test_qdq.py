@@ -8,8 +8,8 @@ from tests.conftest import CALIB_DATA
 from vitedge.data import load_dataset
 from vitedge.export.onnx import OnnxExporter
 from vitedge.quantize.base import QuantInput
-from vitedge.quantize.finegrained import (MAX_FLOAT_SHARE, MIN_COST_SHARE, KLObjective, fine_grained, mean_kl, run_onnx,
-                                           split_calibration)
+from vitedge.quantize.finegrained import (MAX_FLOAT_SHARE, MIN_COST_SHARE, KLObjective, fine_grained, mean_kl,
+                                           qdq_space, run_onnx, split_calibration)
 from vitedge.quantize.onnx import OnnxQuantizer
 from vitedge.quantize.qdq import op_label, quantized_ops, weight_op_macs, with_float_ops
 from vitedge.quantize.scheme import Scheme
@@ -95,7 +95,7 @@ def test_fallback_keeps_only_steps_that_lower_the_objective_and_stops_at_the_gat
         return tmp_path / "m.onnx", {"top1": 0.9, "drop_pp": max(0.0, 1 - len(kept)), "top1_agreement": 0.9,
                                      "min_cosine": 0.99}, len(kept) >= 1
 
-    result = fine_grained(qdq, fp32, Scheme("int8"), objective, gate)
+    result = fine_grained(qdq_space(qdq, fp32), Scheme("int8"), objective, gate)
     assert result.met and len(result.float_ops) == 1 and len(result.scheme.keep_float) == 1
     kls = [step["kl"] for step in result.steps]
     assert kls == sorted(kls, reverse=True) and len(set(kls)) == len(kls)  # every kept step lowered the KL
@@ -107,7 +107,7 @@ def test_fallback_keeps_only_steps_that_lower_the_objective_and_stops_at_the_gat
 def test_fallback_not_needed_when_the_gate_holds(models, tmp_path):
     fp32, qdq, images = models
     objective = KLObjective(images[:20], run_onnx(fp32, images[:20], 2), 2)
-    result = fine_grained(qdq, fp32, Scheme("int8"), objective,
+    result = fine_grained(qdq_space(qdq, fp32), Scheme("int8"), objective,
                           lambda model, kept: (tmp_path / "m.onnx", {"drop_pp": 0.0}, True))
     assert result.met and result.float_ops == [] and result.sensitivity == {} and len(result.steps) == 1
 
@@ -120,7 +120,7 @@ def test_unmet_gate_ships_the_step_closest_to_it(models, tmp_path):
     def gate(model, kept):  # never passes; the second try (one op in float) comes closest
         return tmp_path / f"m{len(kept)}.onnx", {"drop_pp": next(drops), "top1_agreement": 0.9}, False
 
-    result = fine_grained(qdq, fp32, Scheme("int8"), objective, gate)
+    result = fine_grained(qdq_space(qdq, fp32), Scheme("int8"), objective, gate)
     assert not result.met and len(result.steps) >= 2
     assert result.path.name == "m1.onnx" and len(result.float_ops) == 1 and result.evaluation["drop_pp"] == 0.4
 
@@ -132,9 +132,24 @@ def test_the_fallback_ranks_by_kl_per_mac_share_and_keeps_within_the_float_share
     def gate(model, kept):  # never passes: the loop runs until no op fits the float share any more
         return tmp_path / f"m{len(kept)}.onnx", {"drop_pp": 1.0, "top1_agreement": 0.9}, False
 
-    result = fine_grained(qdq, fp32, Scheme("int8"), objective, gate)
+    result = fine_grained(qdq_space(qdq, fp32), Scheme("int8"), objective, gate)
     assert all(step["float_mac_share"] <= MAX_FLOAT_SHARE for step in result.steps)
     ops = {op.label: op for op in quantized_ops(qdq, fp32)}
     total = sum(op.macs for op in ops.values())
     per_share = [gain / max(ops[label].macs / total, MIN_COST_SHARE) for label, gain in result.sensitivity.items()]
     assert per_share == sorted(per_share, reverse=True)
+
+
+def test_without_a_check_per_step_the_last_step_is_checked_then_bisected(models, tmp_path):
+    fp32, qdq, images = models
+    objective = KLObjective(images, run_onnx(fp32, images, 2), 2)
+    calls = []
+
+    def gate(model, kept):  # passes from one op in float on
+        calls.append(len(kept))
+        return tmp_path / f"m{len(kept)}.onnx", {"drop_pp": 1.0 - len(kept), "top1_agreement": 0.9}, len(kept) >= 1
+
+    result = fine_grained(qdq_space(qdq, fp32), Scheme("int8"), objective, gate, check_each_step=False)
+    steps = calls[1]  # the greedy's last step was checked right after the quantized model
+    assert calls[0] == 0 and steps >= 2 and calls[2:] and len(calls) <= 2 + int(np.ceil(np.log2(steps)))
+    assert result.met and len(result.float_ops) == 1 and result.path.name == "m1.onnx"

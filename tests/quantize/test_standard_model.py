@@ -27,5 +27,6 @@ def test_deit_tiny_static_int8_on_every_backend(tmp_path):
     for fmt, pair in by_format.items():
         int8, fp32 = pair["int8"], pair["fp32"]
         assert int8.inputs[0]["shape"][1:] == [3, 224, 224]
-        assert fp32.bytes / int8.bytes >= 3.5, (fmt, fp32.bytes, int8.bytes)
+        # LiteRT keeps the 192 x 1000 head float (float logits): 3.2x
+        assert fp32.bytes / int8.bytes >= (3.1 if fmt == "tflite" else 3.5), (fmt, fp32.bytes, int8.bytes)
         assert int8.accuracy["mean_cosine"] > 0.99, (fmt, int8.accuracy)

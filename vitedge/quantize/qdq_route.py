@@ -15,7 +15,7 @@ from vitedge.export.base import require
 from vitedge.fileio import process_scratch
 from vitedge.paths import model_stem
 from vitedge.quantize.base import QuantInput
-from vitedge.quantize.finegrained import KLObjective, fine_grained, run_onnx, split_calibration
+from vitedge.quantize.finegrained import KLObjective, fine_grained, qdq_space, run_onnx, split_calibration
 from vitedge.quantize.gate import QuantGate
 from vitedge.quantize.scheme import Scheme
 from vitedge.quantize.sensitivity import FallbackResult
@@ -36,8 +36,6 @@ def fp32_onnx(inp: QuantInput) -> Path:
 
 
 _EXPORTED: dict[int, tuple[object, Path]] = {}  # id(model) -> (model, its FP32 ONNX file), for this process
-
-
 
 
 def qdq_model(inp: QuantInput, scheme: Scheme, folder: Path) -> Path:
@@ -84,4 +82,4 @@ def qdq_fallback(fmt: str, inp: QuantInput, scheme: Scheme, staging: Path, evalu
         evaluation = evaluator.evaluate(fmt, path, scheme.precision)
         return path, evaluation, gate.holds(evaluation)
 
-    return fine_grained(qdq, fp32, scheme, objective, check)
+    return fine_grained(qdq_space(qdq, fp32), scheme, objective, check)

@@ -20,6 +20,7 @@ from vitedge.paths import model_stem, write_target
 from vitedge.quantize.base import QUANTIZERS, QuantInput
 from vitedge.quantize.evaluate import CalibrationProbe, Evaluator, finite_inputs
 from vitedge.quantize.gate import QuantGate
+from vitedge.quantize.pt2e_route import pt2e_fallback
 from vitedge.quantize.qdq_route import qdq_fallback
 from vitedge.quantize.scheme import Scheme
 from vitedge.quantize.sensitivity import FallbackResult, accuracy_aware, group_layers
@@ -101,7 +102,7 @@ def _quantize_or_keep(ctx: QuantizeContext, base: Artifact, root: Path, scheme: 
     config = {"scheme": scheme.to_dict(), "calibration": ctx.calib.sha256() if scheme.needs_calibration else None,
               "calibration_count": len(ctx.calib), "max_drop_pp": ctx.max_drop,
               "min_agreement": ctx.gate.min_agreement,
-              "recipe": QDQ_RECIPE if base.format in QDQ_FORMATS and _is_static_int8(scheme) else None,
+              "recipe": _recipe(base.format, scheme),
               "tools": tool_versions(("onnxruntime", "openvino", "nncf", "litert-torch", "ai-edge-quantizer"))}
     art_id = artifact_id("quantize", base.id, config)
     kept = previous.get(art_id)
@@ -147,6 +148,8 @@ def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, 
             outcome = _nncf_controlled(ctx, inp, scheme, staging)
         elif ctx.gate.active and base.format in QDQ_FORMATS and _is_static_int8(scheme):
             outcome = qdq_fallback(base.format, inp, scheme, staging, ctx.evaluator, ctx.gate, ctx.threads)
+        elif ctx.gate.active and base.format == "tflite" and _is_static_int8(scheme):
+            outcome = pt2e_fallback(inp, scheme, staging, ctx.evaluator, ctx.gate)
         elif ctx.gate.active and scheme.precision == "int8":
             probe = lambda p: ctx.probe.error(base.format, p, scheme.precision)  # noqa: E731
             outcome = accuracy_aware(attempt, probe, scheme, layers, ctx.gate)
@@ -167,6 +170,13 @@ def _quantize(ctx: QuantizeContext, base: Artifact, root: Path, scheme: Scheme, 
 QDQ_FORMATS = ("onnx", "openvino")  # static INT8 from one ONNX Runtime QDQ model: qdq_route.py
 # in the artifact id: older artifacts are redone
 QDQ_RECIPE = "ort-qdq, float outputs, op-level fallback by KL per MAC share"
+PT2E_RECIPE = "pt2e, float output layer, op-level fallback in the simulation"
+
+
+def _recipe(fmt: str, scheme: Scheme) -> str | None:
+    if not _is_static_int8(scheme):
+        return None
+    return QDQ_RECIPE if fmt in QDQ_FORMATS else PT2E_RECIPE if fmt == "tflite" else None
 
 
 def _is_static_int8(scheme: Scheme) -> bool:
