@@ -100,8 +100,8 @@ def _add_quantize(sub) -> None:
     p.add_argument("--int8", default="static", dest="int8_modes",
                    help="int8 schemes, comma-separated: static (default), dynamic, full-integer")
     p.add_argument("--calibration-method", default="percentile", choices=("minmax", "entropy", "percentile"),
-                   help="activation ranges for static INT8 (default: percentile; ORT 99.999th of |x|, LiteRT a "
-                        "histogram observer)")
+                   help="activation ranges for static INT8 (default: percentile, the 99.999th of |x| for ORT, of each "
+                        "calibration batch for LiteRT)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales (default: per-channel)")
     p.add_argument("--smoothquant", type=smoothquant_alpha, default=DEFAULT_SMOOTHQUANT, metavar="ALPHA",
                    help=f"static INT8: SmoothQuant alpha folded into the model first, 0 = none "
