@@ -213,6 +213,8 @@ def lower(graph: torch.fx.GraphModule, sim: Simulated, model: LoadedModel) -> by
     qcfg = require("litert_torch.quantize.quant_config", EXTRA)
     litert_torch.progress.config.show_progress = False
     example = torch.zeros(STATIC_BATCH, *model.spec.input_size)
+    for module in graph.modules():  # move_exported_model_to_eval already rewrote the ops; eval() raises on it
+        module.training = False
     with torch.no_grad():
         edge = litert_torch.convert(graph, sample_kwargs={"pixel_values": example},
                                     quant_config=qcfg.QuantConfig(pt2e_quantizer=sim.quantizer))
