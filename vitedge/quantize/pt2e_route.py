@@ -1,7 +1,8 @@
 """LiteRT static INT8 with the fine-grained fallback: calibrate once (pt2e.py), rank and choose ops in the PyTorch
 simulation, convert to .tflite only to check the gate (finegrained.py's bisection: a conversion is ~20-40 s).
 
-On the real DeiT-Tiny (2-core AMD EPYC) the previous fallback re-calibrated and re-converted per block group: 787 s.
+On the real DeiT-Tiny (2-core AMD EPYC, `--max-drop 0.5 --min-agreement 97`): 155-158 s with three conversions, one
+op in float; the block-level search it replaces re-calibrated and re-converted per try: 787 s, five blocks in float.
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ class Scheme:
     """What to quantize and how.
 
     int8 modes: `static` (int8 weights and calibrated int8 activations on the weight-bearing MatMul / Linear / Conv
-    ops; LayerNorm, Softmax, GELU and activation x activation MatMuls stay float), `dynamic` (int8 weights,
+    ops; LayerNorm, Softmax, GELU and activation x activation MatMuls stay float; LiteRT also runs the GELU between
+    int8 Linears in int8 and keeps the output layer float), `dynamic` (int8 weights,
     activation ranges computed at run time), `full-integer` (every op the backend can, for integer-only accelerators).
     `keep_float` names backend layers left in float (the accuracy-aware fallback fills it). `smoothquant`: the
     SmoothQuant alpha folded into the FP32 model before static INT8 (smooth.py), 0 for none.
