@@ -15,6 +15,8 @@ from vitedge.quantize.finegrained import MAX_FLOAT_SHARE, mean_kl  # noqa: E402
 from vitedge.quantize.gate import QuantGate  # noqa: E402
 from vitedge.quantize.pt2e import (PERCENTILE, _percentile_observer, calibrated, output_layers, run,  # noqa: E402
                                    trace, with_float)
+from vitedge.errors import ExportError  # noqa: E402
+from vitedge.quantize import pt2e_route  # noqa: E402
 from vitedge.quantize.pt2e_route import float_logits, pt2e_fallback  # noqa: E402
 from vitedge.quantize.scheme import Scheme  # noqa: E402
 
@@ -86,3 +88,12 @@ def test_fallback_ranks_in_the_simulation_and_converts_only_to_check(vit4mnist, 
     assert result.path.suffix == ".tflite" and result.path.exists()
     assert set(result.scheme.keep_float) == set(result.float_ops)
     assert np.isfinite(result.evaluation["top1"])
+
+
+def test_a_converter_failure_in_the_fallback_is_a_clear_error(vit4mnist, images, tmp_path, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("torch.export could not trace the model")
+
+    monkeypatch.setattr(pt2e_route, "calibrated", broken)
+    with pytest.raises(ExportError, match="TFLite int8 quantization of vit4mnist failed: torch.export could not"):
+        pt2e_fallback(QuantInput(vit4mnist, tmp_path / "m.tflite", images), SCHEME, tmp_path, None, QuantGate(0.5))

@@ -6,18 +6,21 @@ op in float; the block-level search it replaces re-calibrated and re-converted p
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vitedge.export.base import EXPORTERS
+from vitedge.errors import ExportError, VitedgeError
+from vitedge.export.base import EXPORTERS, quiet_converters
+from vitedge.fileio import raise_if_storage
 from vitedge.paths import model_stem
 from vitedge.quantize.base import QuantInput
 from vitedge.quantize.finegrained import OpSpace, fine_grained, mean_kl, split_calibration
 from vitedge.quantize.gate import QuantGate
-from vitedge.quantize.pt2e import Simulated, calibrated, lower, run, with_float
+from vitedge.quantize.pt2e import calibrated, lower, run, with_float
 from vitedge.quantize.scheme import Scheme
 from vitedge.quantize.sensitivity import FallbackResult
 
@@ -40,13 +43,27 @@ def float_logits(module: torch.nn.Module, inputs: np.ndarray) -> np.ndarray:
         return module.eval()(torch.from_numpy(np.ascontiguousarray(inputs, np.float32))).numpy()
 
 
-def tflite_bytes(inp: QuantInput, scheme: Scheme, sim: Simulated | None = None) -> bytes:
-    """The static INT8 .tflite of `inp` with `scheme.keep_float` in float (calibrating unless `sim` is given)."""
-    sim = sim or calibrated(inp.model, inp.calibration, scheme)
+@contextlib.contextmanager
+def converter_errors(inp: QuantInput, scheme: Scheme, folder: Path):
+    """Quiet converters; anything torch.export or litert-torch raises becomes an ExportError naming the model."""
+    with quiet_converters():
+        try:
+            yield
+        except VitedgeError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (torch.export and the converters raise anything)
+            raise_if_storage(exc, folder)
+            raise ExportError(f"TFLite {scheme.tag} quantization of {inp.model.name} failed: {exc}",
+                              "try another int8 mode, or keep the failing layers in float") from exc
+
+
+def tflite_bytes(inp: QuantInput, scheme: Scheme) -> bytes:
+    """The static INT8 .tflite of `inp` with `scheme.keep_float` in float."""
+    sim = calibrated(inp.model, inp.calibration, scheme)
     return lower(with_float(sim, scheme.keep_float), sim, inp.model)
 
 
-def pt2e_fallback(inp: QuantInput, scheme: Scheme, staging: Path, evaluator, gate: QuantGate) -> FallbackResult:
+def _search(inp: QuantInput, scheme: Scheme, staging: Path, evaluator, gate: QuantGate) -> FallbackResult:
     """Ranges from most calibration images, the objective on (up to OBJECTIVE_IMAGES of) the rest, `gate` checked on
     the converted .tflite in ai-edge-litert."""
     from vitedge.quantize.tflite import finish_tflite
@@ -68,3 +85,9 @@ def pt2e_fallback(inp: QuantInput, scheme: Scheme, staging: Path, evaluator, gat
 
     space = OpSpace(sim.graph, sim.ops, lambda kept: with_float(sim, kept))
     return fine_grained(space, scheme, objective, check, check_each_step=False)
+
+
+def pt2e_fallback(inp: QuantInput, scheme: Scheme, staging: Path, evaluator, gate: QuantGate) -> FallbackResult:
+    """The op-level fallback (_search), its converter errors reported as for a plain quantization."""
+    with converter_errors(inp, scheme, staging):
+        return _search(inp, scheme, staging, evaluator, gate)

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vitedge.errors import ExportError, VitedgeError
-from vitedge.export.base import EXPORTERS, quiet_converters, require
+from vitedge.errors import VitedgeError
+from vitedge.export.base import EXPORTERS, require
 from vitedge.export.tflite_names import module_scopes as _scopes, readable_names as _readable_names
-from vitedge.fileio import raise_if_storage
 from vitedge.paths import model_stem
 from vitedge.quantize.base import QUANTIZERS, QuantInput, unavailable_here
 from vitedge.quantize.pt2e import output_layers, trace, weight_nodes
-from vitedge.quantize.pt2e_route import tflite_bytes
+from vitedge.quantize.pt2e_route import converter_errors, tflite_bytes
 from vitedge.quantize.scheme import Scheme
 
 EXTRA = "tflite"
@@ -42,15 +41,8 @@ class TfliteQuantizer:
         """Write `{model}_{tag}.tflite`: PT2E for int8 static, ai-edge-quantizer for the other schemes."""
         self._check_keep_float(inp, scheme)
         path = folder / f"{model_stem(inp.model)}_{scheme.tag}.tflite"
-        with quiet_converters():
-            try:
-                data = tflite_bytes(inp, scheme) if _is_static(scheme) else _aeq_quantize(inp, scheme)
-            except VitedgeError:
-                raise
-            except Exception as exc:  # noqa: BLE001  (torch.export and the converters raise anything)
-                raise_if_storage(exc, folder)
-                raise ExportError(f"TFLite {scheme.tag} quantization of {inp.model.name} failed: {exc}",
-                                  "try another int8 mode, or keep the failing layers in float") from exc
+        with converter_errors(inp, scheme, folder):
+            data = tflite_bytes(inp, scheme) if _is_static(scheme) else _aeq_quantize(inp, scheme)
         path.write_bytes(finish_tflite(data, inp.model))
         EXPORTERS.get("tflite")._check_builtin_ops(path)
         return [path]
